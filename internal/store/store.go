@@ -62,7 +62,9 @@ func (k Key) String() string {
 	return k.Kind + "/" + k.Namespace + "/" + k.Name
 }
 
-// Filter selects objects for List and Watch. Empty fields match everything.
+// Filter selects objects for List and Watch. Empty fields match everything. Kind is any
+// name v1alpha1.LookupKind knows; Namespace is ignored for a cluster-scoped Kind (as with
+// kubectl -n), and without a Kind it selects only namespaced objects in that namespace.
 type Filter struct {
 	Kind      string
 	Namespace string
@@ -84,7 +86,8 @@ type Store interface {
 	// Delete removes an object; with a non-empty resourceVersion, only if it matches.
 	Delete(ctx context.Context, key Key, resourceVersion string) (v1alpha1.Object, error)
 	// Txn runs fn in one serialised write transaction: every write inside it lands
-	// together or, if fn returns an error, none does.
+	// together or, if fn returns an error, none does. fn must use only tx: calling the
+	// Store from inside fn may deadlock.
 	Txn(ctx context.Context, fn func(tx Tx) error) error
 	// Watch streams every change after resourceVersion from (0: only new changes). The
 	// channel closes when ctx ends, the store closes, or the consumer falls too far

@@ -1,0 +1,296 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// VirtualRouterListener is the port a virtual router receives traffic on.
+type VirtualRouterListener struct {
+	// PortMapping is the port and protocol.
+	PortMapping PortMapping `json:"portMapping"`
+}
+
+// WeightedTarget is a virtual node that receives a share of a route's traffic. Exactly one of
+// virtualNodeRef or virtualNodeARN names it.
+type WeightedTarget struct {
+	// VirtualNodeRef names the VirtualNode object.
+	// +optional
+	VirtualNodeRef *VirtualNodeReference `json:"virtualNodeRef,omitempty"`
+	// VirtualNodeARN names an App Mesh virtual node by its ARN.
+	// +optional
+	VirtualNodeARN *string `json:"virtualNodeARN,omitempty"`
+	// Weight is the target's share relative to the route's other targets, 0 to 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Weight int64 `json:"weight"`
+	// Port of the target's listener, for nodes with more than one.
+	// +optional
+	Port *PortNumber `json:"port,omitempty"`
+}
+
+// HTTPRetryPolicyEvent is an HTTP outcome worth a retry.
+// +kubebuilder:validation:Enum=server-error;gateway-error;client-error;stream-error
+type HTTPRetryPolicyEvent string
+
+// TCPRetryPolicyEvent is a TCP outcome worth a retry.
+// +kubebuilder:validation:Enum=connection-error
+type TCPRetryPolicyEvent string
+
+// GRPCRetryPolicyEvent is a gRPC status worth a retry.
+// +kubebuilder:validation:Enum=cancelled;deadline-exceeded;internal;resource-exhausted;unavailable
+type GRPCRetryPolicyEvent string
+
+var (
+	httpRetryEvents = []string{"server-error", "gateway-error", "client-error", "stream-error"}
+	tcpRetryEvents  = []string{"connection-error"}
+	grpcRetryEvents = []string{"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
+)
+
+// Retry event list limits (App Mesh).
+const (
+	maxHTTPRetryEvents = 25
+	maxTCPRetryEvents  = 1
+	maxGRPCRetryEvents = 5
+)
+
+// HTTPRouteMatch is what a request must look like to take an HTTP or HTTP/2 route. Exactly
+// one of prefix or path is set.
+type HTTPRouteMatch struct {
+	// Headers the request must carry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Headers []HTTPRouteHeader `json:"headers,omitempty"`
+	// Method of the request.
+	// +kubebuilder:validation:Enum=CONNECT;DELETE;GET;HEAD;OPTIONS;PATCH;POST;PUT;TRACE
+	// +optional
+	Method *string `json:"method,omitempty"`
+	// Prefix the path starts with; it starts with "/".
+	// +optional
+	Prefix *string `json:"prefix,omitempty"`
+	// Scheme of the request: http or https.
+	// +kubebuilder:validation:Enum=http;https
+	// +optional
+	Scheme *string `json:"scheme,omitempty"`
+	// Path matches the whole path.
+	// +optional
+	Path *HTTPPathMatch `json:"path,omitempty"`
+	// QueryParameters the request must carry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	QueryParameters []HTTPQueryParameters `json:"queryParameters,omitempty"`
+	// Port the request arrived on, for routers with more than one listener.
+	// +optional
+	Port *PortNumber `json:"port,omitempty"`
+}
+
+// HTTPRouteAction is where a matched request goes.
+type HTTPRouteAction struct {
+	// WeightedTargets share the traffic by weight; 1 to 10 of them.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	WeightedTargets []WeightedTarget `json:"weightedTargets"`
+}
+
+// HTTPRetryPolicy retries failed HTTP requests. At least one of the event lists is set.
+type HTTPRetryPolicy struct {
+	// HTTPRetryEvents are the HTTP outcomes to retry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=25
+	// +optional
+	HTTPRetryEvents []HTTPRetryPolicyEvent `json:"httpRetryEvents,omitempty"`
+	// TCPRetryEvents are the connection outcomes to retry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	// +optional
+	TCPRetryEvents []TCPRetryPolicyEvent `json:"tcpRetryEvents,omitempty"`
+	// MaxRetries is the most retries of one request.
+	// +kubebuilder:validation:Minimum=0
+	MaxRetries int64 `json:"maxRetries"`
+	// PerRetryTimeout bounds each attempt.
+	PerRetryTimeout Duration `json:"perRetryTimeout"`
+}
+
+// HTTPRoute routes HTTP or HTTP/2 requests.
+type HTTPRoute struct {
+	// Match selects the requests.
+	Match HTTPRouteMatch `json:"match"`
+	// Action says where they go.
+	Action HTTPRouteAction `json:"action"`
+	// RetryPolicy retries failures.
+	// +optional
+	RetryPolicy *HTTPRetryPolicy `json:"retryPolicy,omitempty"`
+	// Timeout bounds requests on the route.
+	// +optional
+	Timeout *HTTPTimeout `json:"timeout,omitempty"`
+}
+
+// TCPRouteAction is where a matched connection goes.
+type TCPRouteAction struct {
+	// WeightedTargets share the connections by weight; 1 to 10 of them.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	WeightedTargets []WeightedTarget `json:"weightedTargets"`
+}
+
+// TCPRouteMatch is what a connection must look like to take a TCP route.
+type TCPRouteMatch struct {
+	// Port the connection arrived on, for routers with more than one listener.
+	// +optional
+	Port *PortNumber `json:"port,omitempty"`
+}
+
+// TCPRoute routes TCP connections.
+type TCPRoute struct {
+	// Action says where connections go.
+	Action TCPRouteAction `json:"action"`
+	// Match selects the connections; every one when empty.
+	// +optional
+	Match *TCPRouteMatch `json:"match,omitempty"`
+	// Timeout bounds idle connections.
+	// +optional
+	Timeout *TCPTimeout `json:"timeout,omitempty"`
+}
+
+// GRPCRouteMatch is what a call must look like to take a gRPC route.
+type GRPCRouteMatch struct {
+	// MethodName of the call; needs serviceName.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=50
+	// +optional
+	MethodName *string `json:"methodName,omitempty"`
+	// ServiceName is the fully qualified gRPC service name.
+	// +optional
+	ServiceName *string `json:"serviceName,omitempty"`
+	// Metadata the call must carry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Metadata []GRPCRouteMetadata `json:"metadata,omitempty"`
+	// Port the call arrived on, for routers with more than one listener.
+	// +optional
+	Port *PortNumber `json:"port,omitempty"`
+}
+
+// GRPCRouteAction is where a matched call goes.
+type GRPCRouteAction struct {
+	// WeightedTargets share the calls by weight; 1 to 10 of them.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	WeightedTargets []WeightedTarget `json:"weightedTargets"`
+}
+
+// GRPCRetryPolicy retries failed gRPC calls. At least one of the event lists is set.
+type GRPCRetryPolicy struct {
+	// GRPCRetryEvents are the gRPC statuses to retry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5
+	// +optional
+	GRPCRetryEvents []GRPCRetryPolicyEvent `json:"grpcRetryEvents,omitempty"`
+	// HTTPRetryEvents are the HTTP outcomes to retry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=25
+	// +optional
+	HTTPRetryEvents []HTTPRetryPolicyEvent `json:"httpRetryEvents,omitempty"`
+	// TCPRetryEvents are the connection outcomes to retry.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	// +optional
+	TCPRetryEvents []TCPRetryPolicyEvent `json:"tcpRetryEvents,omitempty"`
+	// MaxRetries is the most retries of one call.
+	// +kubebuilder:validation:Minimum=0
+	MaxRetries int64 `json:"maxRetries"`
+	// PerRetryTimeout bounds each attempt.
+	PerRetryTimeout Duration `json:"perRetryTimeout"`
+}
+
+// GRPCRoute routes gRPC calls.
+type GRPCRoute struct {
+	// Match selects the calls.
+	Match GRPCRouteMatch `json:"match"`
+	// Action says where they go.
+	Action GRPCRouteAction `json:"action"`
+	// RetryPolicy retries failures.
+	// +optional
+	RetryPolicy *GRPCRetryPolicy `json:"retryPolicy,omitempty"`
+	// Timeout bounds calls on the route.
+	// +optional
+	Timeout *GRPCTimeout `json:"timeout,omitempty"`
+}
+
+// Route is one route of a virtual router: exactly one of grpcRoute, httpRoute, http2Route
+// or tcpRoute.
+type Route struct {
+	// Name of the route, unique within the router.
+	Name string `json:"name"`
+	// GRPCRoute routes gRPC calls.
+	// +optional
+	GRPCRoute *GRPCRoute `json:"grpcRoute,omitempty"`
+	// HTTPRoute routes HTTP/1.1 requests.
+	// +optional
+	HTTPRoute *HTTPRoute `json:"httpRoute,omitempty"`
+	// HTTP2Route routes HTTP/2 requests.
+	// +optional
+	HTTP2Route *HTTPRoute `json:"http2Route,omitempty"`
+	// TCPRoute routes TCP connections.
+	// +optional
+	TCPRoute *TCPRoute `json:"tcpRoute,omitempty"`
+	// Priority orders the routes, 0 first and 1000 last; routes without one come after.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Priority *int64 `json:"priority,omitempty"`
+}
+
+// VirtualRouterSpec is the desired state of a VirtualRouter.
+type VirtualRouterSpec struct {
+	// AWSName is the router's name in App Mesh terms; "<name>_<namespace>" when empty.
+	// +optional
+	AWSName *string `json:"awsName,omitempty"`
+	// Listeners the router receives traffic on; exactly one.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1
+	Listeners []VirtualRouterListener `json:"listeners,omitempty"`
+	// Routes decide which virtual nodes get the traffic, and in what shares.
+	// +optional
+	Routes []Route `json:"routes,omitempty"`
+	// MeshRef is the Mesh the router belongs to; filled in by the system.
+	// +optional
+	MeshRef *MeshReference `json:"meshRef,omitempty"`
+}
+
+// VirtualRouter splits a virtual service's traffic over virtual nodes by its routes. A
+// canary's weights are the weights of its apex router's route.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=vr,categories=canarymesh
+type VirtualRouter struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   VirtualRouterSpec `json:"spec,omitempty"`
+	Status MeshObjectStatus  `json:"status,omitempty"`
+}
+
+// VirtualRouterList is a list of VirtualRouter.
+//
+// +kubebuilder:object:root=true
+type VirtualRouterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VirtualRouter `json:"items"`
+}
+
+func init() {
+	register(&KindInfo{Kind: "VirtualRouter", Plural: "virtualrouters", Singular: "virtualrouter", Short: []string{"vr"},
+		Namespaced: true, New: func() Object { return &VirtualRouter{} }})
+	registerList(func() runtime.Object { return &VirtualRouterList{} })
+}
+
+// Default fills awsName as App Mesh's controller does: "<name>_<namespace>".
+func (vr *VirtualRouter) Default() {
+	defaultAWSName(&vr.Spec.AWSName, "%s_%s", vr.Name, vr.Namespace)
+}

@@ -1,0 +1,238 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/internal/store"
+)
+
+// ApplyRequest is a batch of objects to create or update together.
+type ApplyRequest struct {
+	Items  []json.RawMessage `json:"items"`
+	DryRun bool              `json:"dryRun,omitempty"`
+}
+
+// Apply actions, as kubectl prints them.
+const (
+	ActionCreated    = "created"
+	ActionConfigured = "configured"
+	ActionUnchanged  = "unchanged"
+)
+
+// ApplyResult says what happened to one item.
+type ApplyResult struct {
+	Kind            string `json:"kind"`
+	Namespace       string `json:"namespace,omitempty"`
+	Name            string `json:"name"`
+	Action          string `json:"action"`
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+}
+
+// ApplyResponse lists the results in the order of the request's items.
+type ApplyResponse struct {
+	Results []ApplyResult `json:"results"`
+	DryRun  bool          `json:"dryRun,omitempty"`
+}
+
+func (s *Server) serveApply(w http.ResponseWriter, r *http.Request) {
+	data, err := s.readBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req ApplyRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		writeError(w, newStatus(http.StatusBadRequest, ReasonBadRequest, "body is not an apply request: "+err.Error()))
+		return
+	}
+	resp, err := s.Apply(r, req)
+	respond(w, http.StatusOK, resp, err)
+}
+
+// Apply validates every item, then stores all of them in one transaction, or none.
+func (s *Server) Apply(r *http.Request, req ApplyRequest) (*ApplyResponse, error) {
+	objs := make([]v1alpha1.Object, len(req.Items))
+	var causes []Cause
+	for i, raw := range req.Items {
+		obj, err := decodeObject(raw, nil)
+		if err != nil {
+			se := statusFor(err)
+			if se.Status.Details != nil {
+				for _, c := range se.Status.Details.Causes {
+					c.Index = i
+					causes = append(causes, c)
+				}
+			} else {
+				causes = append(causes, Cause{Index: i, Message: se.Status.Message})
+			}
+			continue
+		}
+		if k, _ := v1alpha1.KindOf(obj); k.Namespaced && obj.GetNamespace() == "" {
+			obj.SetNamespace("default")
+		}
+		objs[i] = obj
+	}
+	if len(causes) > 0 {
+		st := newStatus(http.StatusUnprocessableEntity, ReasonInvalid, fmt.Sprintf("%d problem(s) in the input; nothing was applied", len(causes)))
+		st.Status.Details = &StatusDetails{Causes: causes}
+		return nil, st
+	}
+	resp := &ApplyResponse{DryRun: req.DryRun}
+	err := s.store.Txn(r.Context(), func(tx store.Tx) error {
+		resp.Results = resp.Results[:0]
+		for i, obj := range objs {
+			res, err := applyOne(tx, obj)
+			if err != nil {
+				return indexed(i, obj, err)
+			}
+			resp.Results = append(resp.Results, res)
+		}
+		if req.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDryRun) {
+		return nil, err
+	}
+	if !req.DryRun {
+		for _, res := range resp.Results {
+			if res.Action != ActionUnchanged {
+				s.log.InfoContext(r.Context(), "object applied", "kind", res.Kind, "namespace", res.Namespace, "name", res.Name, "action", res.Action)
+			}
+		}
+	}
+	return resp, nil
+}
+
+// indexed attaches the batch index to an error found while storing.
+func indexed(i int, obj v1alpha1.Object, err error) error {
+	st := statusFor(err)
+	out := *st
+	out.Status.Message = fmt.Sprintf("%s %s: %s; nothing was applied", obj.GetObjectKind().GroupVersionKind().Kind, displayName(obj), st.Status.Message)
+	if out.Status.Details == nil {
+		out.Status.Details = &StatusDetails{Causes: []Cause{{Index: i, Message: st.Status.Message}}}
+	}
+	return &out
+}
+
+func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
+	k, err := v1alpha1.KindOf(obj)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	res := ApplyResult{Kind: k.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	if err := resolveMesh(tx, obj); err != nil {
+		return res, err
+	}
+	key, _ := store.KeyOf(obj)
+	cur, err := tx.Get(key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		obj.SetResourceVersion("")
+		out, err := tx.Create(obj)
+		if err != nil {
+			return res, err
+		}
+		res.Action, res.ResourceVersion = ActionCreated, out.GetResourceVersion()
+		return res, nil
+	case err != nil:
+		return res, err
+	}
+	next, changed, err := mergeUser(k, cur, obj)
+	if err != nil {
+		return res, err
+	}
+	if !changed {
+		res.Action, res.ResourceVersion = ActionUnchanged, cur.GetResourceVersion()
+		return res, nil
+	}
+	out, err := tx.Update(next)
+	if err != nil {
+		return res, err
+	}
+	res.Action, res.ResourceVersion = ActionConfigured, out.GetResourceVersion()
+	return res, nil
+}
+
+// meshMemberKinds are the kinds that belong to a Mesh through spec.meshRef.
+var meshMemberKinds = map[string]bool{
+	"VirtualNode": true, "VirtualService": true, "VirtualRouter": true, "VirtualGateway": true, "GatewayRoute": true,
+}
+
+// resolveMesh fills spec.meshRef of a mesh object that names no mesh, the way App Mesh's
+// controller does: the object's namespace joins the one Mesh whose namespaceSelector
+// matches the namespace's labels. No match leaves meshRef empty, which status reports
+// until a Mesh or label appears; several matches are refused, as App Mesh refuses them.
+func resolveMesh(tx store.Tx, obj v1alpha1.Object) error {
+	k, err := v1alpha1.KindOf(obj)
+	if err != nil || !meshMemberKinds[k.Kind] {
+		return err
+	}
+	m, err := toMap(obj)
+	if err != nil {
+		return err
+	}
+	spec, _ := m["spec"].(map[string]any)
+	if spec == nil {
+		spec = map[string]any{}
+		m["spec"] = spec
+	}
+	if ref, ok := spec["meshRef"].(map[string]any); ok && ref["name"] != "" && ref["name"] != nil {
+		return nil
+	}
+	var nsLabels map[string]string
+	if ns, err := tx.Get(store.Key{Kind: "Namespace", Name: obj.GetNamespace()}); err == nil {
+		nsLabels = ns.(*corev1.Namespace).Labels
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	meshes, err := tx.List(store.Filter{Kind: "Mesh"})
+	if err != nil {
+		return err
+	}
+	var matched []*v1alpha1.Mesh
+	for _, o := range meshes {
+		mesh := o.(*v1alpha1.Mesh)
+		if MeshSelects(mesh, nsLabels) {
+			matched = append(matched, mesh)
+		}
+	}
+	switch len(matched) {
+	case 0:
+		return nil
+	case 1:
+		spec["meshRef"] = map[string]any{"name": matched[0].Name, "uid": string(matched[0].UID)}
+	default:
+		return newStatus(http.StatusUnprocessableEntity, ReasonInvalid,
+			fmt.Sprintf("namespace %q matches %d meshes (%s, %s, ...); a namespace must match exactly one Mesh's namespaceSelector",
+				obj.GetNamespace(), len(matched), matched[0].Name, matched[1].Name))
+	}
+	next, err := fromMap(k, m)
+	if err != nil {
+		return err
+	}
+	data, _ := json.Marshal(next)
+	return json.Unmarshal(data, obj)
+}
+
+// MeshSelects reports whether a mesh's namespaceSelector matches namespace labels. An
+// empty selector matches every namespace; a missing one matches none.
+func MeshSelects(m *v1alpha1.Mesh, nsLabels map[string]string) bool {
+	if m.Spec.NamespaceSelector == nil {
+		return false
+	}
+	sel, err := metav1.LabelSelectorAsSelector(m.Spec.NamespaceSelector)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(nsLabels))
+}
