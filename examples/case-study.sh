@@ -26,6 +26,7 @@ step "the mesh, virtual nodes and the virtual service with its router"
 step "the canary: hello-v2 and the 90/10 route"
 "$bin" apply -f examples/case-study/canary
 
+sleep 1 # let the status reconciler report readiness
 step "canarymesh get meshes"
 "$bin" get meshes
 step "canarymesh get virtualnodes -n case-study"

@@ -154,29 +154,8 @@ func TestVirtualNodeValidate(t *testing.T) {
 		{"tcp idle unit", func(vn *VirtualNode) { useProtocol(vn, PortProtocolTCP) }, l0 + ".timeout.tcp.idle.unit", "is required"},
 		{"http2 per request unit", func(vn *VirtualNode) { useProtocol(vn, PortProtocolHTTP2) }, l0 + ".timeout.http2.perRequest.unit", "is required"},
 		{"grpc idle unit", func(vn *VirtualNode) { useProtocol(vn, PortProtocolGRPC) }, l0 + ".timeout.grpc.idle.unit", "is required"},
-		// Listener TLS.
-		{"tls certificate needs source", func(vn *VirtualNode) { listener0(vn).TLS.Certificate = ListenerTLSCertificate{} }, l0 + ".tls.certificate", "exactly one of acm, file, sds is required"},
-		{"tls certificate one source", func(vn *VirtualNode) {
-			listener0(vn).TLS.Certificate.SDS = &ListenerTLSSDSCertificate{SecretName: meshPtr("x")}
-		}, l0 + ".tls.certificate", "only one of acm, file, sds may be set, found file and sds"},
-		{"tls chain required", func(vn *VirtualNode) { listener0(vn).TLS.Certificate.File.CertificateChain = "" }, l0 + ".tls.certificate.file.certificateChain", "is required"},
-		{"tls key length", func(vn *VirtualNode) { listener0(vn).TLS.Certificate.File.PrivateKey = long }, l0 + ".tls.certificate.file.privateKey", "has 256 characters, at most 255 allowed"},
-		{"tls sds secret required", func(vn *VirtualNode) {
-			listener0(vn).TLS.Certificate = ListenerTLSCertificate{SDS: &ListenerTLSSDSCertificate{}}
-		}, l0 + ".tls.certificate.sds.secretName", "is required"},
-		{"tls acm arn required", func(vn *VirtualNode) {
-			listener0(vn).TLS.Certificate = ListenerTLSCertificate{ACM: &ListenerTLSACMCertificate{}}
-		}, l0 + ".tls.certificate.acm.certificateARN", "is required"},
-		{"tls mode required", func(vn *VirtualNode) { listener0(vn).TLS.Mode = "" }, l0 + ".tls.mode", "is required"},
-		{"tls mode enum", func(vn *VirtualNode) { listener0(vn).TLS.Mode = "OPTIONAL" }, l0 + ".tls.mode", `"OPTIONAL" is not one of STRICT, PERMISSIVE, DISABLED`},
-		{"tls trust needs source", func(vn *VirtualNode) { listener0(vn).TLS.Validation.Trust = ListenerTLSValidationContextTrust{} }, l0 + ".tls.validation.trust", "exactly one of file, sds is required"},
-		{"tls trust file chain", func(vn *VirtualNode) {
-			listener0(vn).TLS.Validation.Trust = ListenerTLSValidationContextTrust{File: &TLSValidationContextFileTrust{}}
-		}, l0 + ".tls.validation.trust.file.certificateChain", "is required"},
-		{"tls trust sds secret", func(vn *VirtualNode) { listener0(vn).TLS.Validation.Trust.SDS.SecretName = meshPtr("") }, l0 + ".tls.validation.trust.sds.secretName", "is required"},
-		{"tls SAN required", func(vn *VirtualNode) { listener0(vn).TLS.Validation.SubjectAlternativeNames.Match.Exact = nil }, l0 + ".tls.validation.subjectAlternativeNames.match.exact", "is required"},
-		{"tls SAN not empty", func(vn *VirtualNode) { listener0(vn).TLS.Validation.SubjectAlternativeNames.Match.Exact = []string{""} }, l0 + ".tls.validation.subjectAlternativeNames.match.exact[0]", "must not be empty"},
 	}
+	rules = append(rules, virtualNodeTLSRules()...)
 	rules = append(rules, virtualNodeDiscoveryRules()...)
 	rules = append(rules, virtualNodeBackendRules()...)
 	runMeshRules(t, validVirtualNode, rules)
@@ -198,6 +177,34 @@ func useProtocol(vn *VirtualNode, protocol PortProtocol) {
 	case PortProtocolGRPC:
 		l.ConnectionPool = &VirtualNodeConnectionPool{GRPC: &GRPCConnectionPool{}}
 		l.Timeout = &ListenerTimeout{GRPC: &GRPCTimeout{Idle: &Duration{}}}
+	}
+}
+
+func virtualNodeTLSRules() []vnRule {
+	l0 := "spec.listeners[0]"
+	long := strings.Repeat("a", 256)
+	return []vnRule{
+		{"tls certificate needs source", func(vn *VirtualNode) { listener0(vn).TLS.Certificate = ListenerTLSCertificate{} }, l0 + ".tls.certificate", "exactly one of acm, file, sds is required"},
+		{"tls certificate one source", func(vn *VirtualNode) {
+			listener0(vn).TLS.Certificate.SDS = &ListenerTLSSDSCertificate{SecretName: meshPtr("x")}
+		}, l0 + ".tls.certificate", "only one of acm, file, sds may be set, found file and sds"},
+		{"tls chain required", func(vn *VirtualNode) { listener0(vn).TLS.Certificate.File.CertificateChain = "" }, l0 + ".tls.certificate.file.certificateChain", "is required"},
+		{"tls key length", func(vn *VirtualNode) { listener0(vn).TLS.Certificate.File.PrivateKey = long }, l0 + ".tls.certificate.file.privateKey", "has 256 characters, at most 255 allowed"},
+		{"tls sds secret required", func(vn *VirtualNode) {
+			listener0(vn).TLS.Certificate = ListenerTLSCertificate{SDS: &ListenerTLSSDSCertificate{}}
+		}, l0 + ".tls.certificate.sds.secretName", "is required"},
+		{"tls acm arn required", func(vn *VirtualNode) {
+			listener0(vn).TLS.Certificate = ListenerTLSCertificate{ACM: &ListenerTLSACMCertificate{}}
+		}, l0 + ".tls.certificate.acm.certificateARN", "is required"},
+		{"tls mode required", func(vn *VirtualNode) { listener0(vn).TLS.Mode = "" }, l0 + ".tls.mode", "is required"},
+		{"tls mode enum", func(vn *VirtualNode) { listener0(vn).TLS.Mode = "OPTIONAL" }, l0 + ".tls.mode", `"OPTIONAL" is not one of STRICT, PERMISSIVE, DISABLED`},
+		{"tls trust needs source", func(vn *VirtualNode) { listener0(vn).TLS.Validation.Trust = ListenerTLSValidationContextTrust{} }, l0 + ".tls.validation.trust", "exactly one of file, sds is required"},
+		{"tls trust file chain", func(vn *VirtualNode) {
+			listener0(vn).TLS.Validation.Trust = ListenerTLSValidationContextTrust{File: &TLSValidationContextFileTrust{}}
+		}, l0 + ".tls.validation.trust.file.certificateChain", "is required"},
+		{"tls trust sds secret", func(vn *VirtualNode) { listener0(vn).TLS.Validation.Trust.SDS.SecretName = meshPtr("") }, l0 + ".tls.validation.trust.sds.secretName", "is required"},
+		{"tls SAN required", func(vn *VirtualNode) { listener0(vn).TLS.Validation.SubjectAlternativeNames.Match.Exact = nil }, l0 + ".tls.validation.subjectAlternativeNames.match.exact", "is required"},
+		{"tls SAN not empty", func(vn *VirtualNode) { listener0(vn).TLS.Validation.SubjectAlternativeNames.Match.Exact = []string{""} }, l0 + ".tls.validation.subjectAlternativeNames.match.exact[0]", "must not be empty"},
 	}
 }
 
@@ -241,7 +248,9 @@ func virtualNodeBackendRules() []vnRule {
 		{"backend one name", func(vn *VirtualNode) { vn.Spec.Backends[0].VirtualService.VirtualServiceName = "x" }, b0, "only one of virtualServiceRef, virtualServiceARN, virtualServiceName may be set"},
 		{"backend ref name", func(vn *VirtualNode) { vn.Spec.Backends[0].VirtualService.VirtualServiceRef.Name = "" }, b0 + ".virtualServiceRef.name", "is required"},
 		{"backend arn not empty", func(vn *VirtualNode) { vn.Spec.Backends[1].VirtualService.VirtualServiceARN = meshPtr("") }, "spec.backends[1].virtualService.virtualServiceARN", "must not be empty"},
-		{"backend name length", func(vn *VirtualNode) { vn.Spec.Backends[2].VirtualService.VirtualServiceName = strings.Repeat("n", 256) }, "spec.backends[2].virtualService.virtualServiceName", "at most 255 allowed"},
+		{"backend name length", func(vn *VirtualNode) {
+			vn.Spec.Backends[2].VirtualService.VirtualServiceName = strings.Repeat("n", 256)
+		}, "spec.backends[2].virtualService.virtualServiceName", "at most 255 allowed"},
 		{"backend no duplicates", func(vn *VirtualNode) {
 			vn.Spec.Backends = append(vn.Spec.Backends, Backend{VirtualService: VirtualServiceBackend{
 				VirtualServiceRef: &VirtualServiceReference{Namespace: meshPtr("test"), Name: "backend"}}})
@@ -264,7 +273,9 @@ func virtualNodeBackendRules() []vnRule {
 		{"backend group no duplicates", func(vn *VirtualNode) {
 			vn.Spec.BackendGroups = append(vn.Spec.BackendGroups, BackendGroupReference{Name: "all", Namespace: meshPtr("test")})
 		}, "spec.backendGroups[1]", "names the same backend group as spec.backendGroups[0]"},
-		{"backend defaults trust", func(vn *VirtualNode) { vn.Spec.BackendDefaults.ClientPolicy.TLS.Validation.Trust.File.CertificateChain = "" }, "spec.backendDefaults.clientPolicy.tls.validation.trust.file.certificateChain", "is required"},
+		{"backend defaults trust", func(vn *VirtualNode) {
+			vn.Spec.BackendDefaults.ClientPolicy.TLS.Validation.Trust.File.CertificateChain = ""
+		}, "spec.backendDefaults.clientPolicy.tls.validation.trust.file.certificateChain", "is required"},
 		{"log path required", func(vn *VirtualNode) { vn.Spec.Logging.AccessLog.File.Path = "" }, log + ".path", "is required"},
 		{"log path length", func(vn *VirtualNode) { vn.Spec.Logging.AccessLog.File.Path = "/" + strings.Repeat("p", 255) }, log + ".path", "has 256 characters, at most 255 allowed"},
 		{"log format one kind", func(vn *VirtualNode) { format(vn).Text = meshPtr("%START_TIME%") }, log + ".format", "only one of json, text may be set, found json and text"},
@@ -284,9 +295,14 @@ func TestVirtualNodeValidVariants(t *testing.T) {
 		"static endpoints": func(vn *VirtualNode) {
 			vn.Spec.ServiceDiscovery = &ServiceDiscovery{Static: []StaticEndpoint{{Address: "VM-1.lan", Port: 80}, {Address: "fd00::1", Port: 80}, {Address: "10.0.0.7", Port: 8080}}}
 		},
-		"text log format": func(vn *VirtualNode) { *vn.Spec.Logging.AccessLog.File.Format = LoggingFormat{Text: meshPtr("%START_TIME% %RESPONSE_CODE%\n")} },
-		"empty awsName":   func(vn *VirtualNode) { vn.Spec.AWSName = meshPtr("") },
-		"tcp listener":    func(vn *VirtualNode) { l := listener0(vn); l.PortMapping.Protocol, l.ConnectionPool, l.Timeout = PortProtocolTCP, nil, nil },
+		"text log format": func(vn *VirtualNode) {
+			*vn.Spec.Logging.AccessLog.File.Format = LoggingFormat{Text: meshPtr("%START_TIME% %RESPONSE_CODE%\n")}
+		},
+		"empty awsName": func(vn *VirtualNode) { vn.Spec.AWSName = meshPtr("") },
+		"tcp listener": func(vn *VirtualNode) {
+			l := listener0(vn)
+			l.PortMapping.Protocol, l.ConnectionPool, l.Timeout = PortProtocolTCP, nil, nil
+		},
 	} {
 		vn := validVirtualNode()
 		mutate(vn)

@@ -249,9 +249,11 @@ type VirtualRouterSpec struct {
 	// AWSName is the router's name in App Mesh terms; "<name>_<namespace>" when empty.
 	// +optional
 	AWSName *string `json:"awsName,omitempty"`
-	// Listeners the router receives traffic on; exactly one.
+	// Listeners the router receives traffic on; at most one (App Mesh: optional, and one
+	// when given). Without one, the port comes from the route's targets.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1
+	// +optional
 	Listeners []VirtualRouterListener `json:"listeners,omitempty"`
 	// Routes decide which virtual nodes get the traffic, and in what shares.
 	// +optional

@@ -9,7 +9,7 @@ import (
 
 // VirtualRouter limits (App Mesh).
 const (
-	virtualRouterListeners = 1
+	maxVirtualRouterListeners = 1
 	maxWeightedTargets     = 10
 	maxWeight              = 100
 	maxRouteNameLen        = 255
@@ -22,7 +22,7 @@ func (vr *VirtualRouter) Validate() ErrorList {
 	spec := field.NewPath("spec")
 	checkAWSName(&errs, spec.Child("awsName"), vr.Spec.AWSName)
 	lp := spec.Child("listeners")
-	checkCount(&errs, lp, len(vr.Spec.Listeners), virtualRouterListeners, virtualRouterListeners)
+	checkCount(&errs, lp, len(vr.Spec.Listeners), 0, maxVirtualRouterListeners)
 	for i := range vr.Spec.Listeners {
 		vr.Spec.Listeners[i].PortMapping.validate(&errs, lp.Index(i).Child("portMapping"), portProtocols)
 	}

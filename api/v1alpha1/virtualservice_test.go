@@ -1,10 +1,12 @@
 package v1alpha1
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 func validVirtualService() *VirtualService {
@@ -88,4 +90,47 @@ func TestVirtualServiceDecodesAppMeshFields(t *testing.T) {
 	}
 	var vr VirtualService
 	decodeMeshManifest(t, `{"spec":{"provider":{"virtualRouter":{"virtualRouterARN":"arn:aws:appmesh:r"}}}}`, &vr)
+}
+
+func TestMeshKindsRegistered(t *testing.T) {
+	for short, kind := range map[string]string{"vn": "VirtualNode", "vs": "VirtualService", "vr": "VirtualRouter", "vg": "VirtualGateway", "gr": "GatewayRoute"} {
+		k, err := LookupKind(short)
+		if err != nil {
+			t.Fatalf("LookupKind(%q): %v", short, err)
+		}
+		if k.Kind != kind || !k.Namespaced || k.APIVersion != APIVersion {
+			t.Errorf("%s: got %+v", short, k)
+		}
+		o := k.NewObject()
+		if got := o.GetObjectKind().GroupVersionKind().Kind; got != kind {
+			t.Errorf("%s: NewObject kind = %q", short, got)
+		}
+		if _, err := KindOf(o); err != nil {
+			t.Errorf("%s: KindOf: %v", short, err)
+		}
+	}
+	s := runtime.NewScheme()
+	if err := AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"VirtualNodeList", "VirtualServiceList", "VirtualRouterList", "VirtualGatewayList", "GatewayRouteList"} {
+		if !s.Recognizes(GroupVersion.WithKind(kind)) {
+			t.Errorf("scheme does not know %s", kind)
+		}
+	}
+}
+
+func TestMeshKindsDeepCopy(t *testing.T) {
+	for _, o := range []runtime.Object{validVirtualNode(), validVirtualService(), validVirtualRouter(), validVirtualGateway(), validGatewayRoute()} {
+		c := o.DeepCopyObject()
+		if !reflect.DeepEqual(o, c) {
+			t.Errorf("%T: copy differs", o)
+		}
+	}
+	vn := validVirtualNode()
+	c := vn.DeepCopy()
+	c.Spec.Listeners[0].TLS.Validation.SubjectAlternativeNames.Match.Exact[0] = "changed"
+	if vn.Spec.Listeners[0].TLS.Validation.SubjectAlternativeNames.Match.Exact[0] == "changed" {
+		t.Error("DeepCopy shares memory with the original")
+	}
 }

@@ -68,6 +68,8 @@ func runUp(ctx context.Context, g *globals, listen string) error {
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	rec := &controlplane.StatusReconciler{Store: st, Log: log}
+	go func() { _ = rec.Run(ctx) }()
 	log.Info("control plane up", "api", url, "dataDir", g.dataDir, "version", buildVersion())
 	fmt.Fprintf(os.Stderr, "canarymesh is up: API at %s, data in %s\n", url, g.dataDir)
 

@@ -100,7 +100,7 @@ func discovery(m map[string]any, _ time.Time) string {
 	case get(m, "spec.serviceDiscovery.dns") != nil:
 		return "dns:" + str(m, "spec.serviceDiscovery.dns.hostname")
 	case get(m, "spec.serviceDiscovery.static") != nil:
-		return fmt.Sprintf("static:%d", len(list(m, "spec.serviceDiscovery.static.endpoints")))
+		return fmt.Sprintf("static:%d", len(list(m, "spec.serviceDiscovery.static")))
 	case get(m, "spec.serviceDiscovery.awsCloudMap") != nil:
 		return "cloudmap:" + str(m, "spec.serviceDiscovery.awsCloudMap.serviceName")
 	case get(m, "spec.podSelector") != nil:

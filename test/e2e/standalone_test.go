@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const caseStudy = "../../examples/case-study"
@@ -35,7 +36,13 @@ func TestCaseStudySurvivesKill(t *testing.T) {
 	if !strings.Contains(routes, "hello-route(hello-v1=90,hello-v2=10)") {
 		t.Errorf("get vr does not show the 90/10 split:\n%s", routes)
 	}
-	before := snapshot(t, s)
+	before := settled(t, s)
+	ready := s.mustCLI("describe", "vr", "hello-router", "-n", "case-study")
+	for _, want := range []string{"Conditions:", "ReferencesResolved", "True", "hello-v2"} {
+		if !strings.Contains(ready, want) {
+			t.Errorf("describe lacks %q:\n%s", want, ready)
+		}
+	}
 	for _, want := range []string{"Mesh/hello", "Namespace/case-study", "Namespace/appmesh-system", "VirtualNode/case-study/hello",
 		"VirtualNode/case-study/hello-v1", "VirtualNode/case-study/hello-v2", "VirtualService/case-study/hello.case-study.svc.cluster.local",
 		"VirtualRouter/case-study/hello-router"} {
@@ -46,7 +53,7 @@ func TestCaseStudySurvivesKill(t *testing.T) {
 
 	s.kill()
 	s = startServer(t, dir)
-	after := snapshot(t, s)
+	after := settled(t, s)
 	if len(after) != len(before) {
 		t.Fatalf("after restart %d objects, before %d", len(after), len(before))
 	}
@@ -61,6 +68,35 @@ func TestCaseStudySurvivesKill(t *testing.T) {
 	if !strings.Contains(out, "virtualrouter/hello-router unchanged") {
 		t.Errorf("re-apply did not report unchanged:\n%s", out)
 	}
+}
+
+// settled waits until the status reconciler has nothing left to write: two snapshots in
+// a row are the same.
+func settled(t *testing.T, s *server) map[string]string {
+	t.Helper()
+	prev := snapshot(t, s)
+	for i := 0; i < 100; i++ {
+		time.Sleep(200 * time.Millisecond)
+		cur := snapshot(t, s)
+		if equal(prev, cur) {
+			return cur
+		}
+		prev = cur
+	}
+	t.Fatal("objects kept changing")
+	return nil
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshot lists every kind across namespaces and returns kind/ns/name → resourceVersion.

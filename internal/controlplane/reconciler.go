@@ -1,0 +1,120 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canarymesh/canarymesh/internal/store"
+)
+
+// StatusReconciler keeps the conditions of mesh objects true: whether the objects they
+// name exist, and whether they are in effect. It is level-based: on any change it lists
+// everything and writes only the statuses that differ, so it converges whatever the
+// order of applies.
+type StatusReconciler struct {
+	Store store.Store
+	Log   *slog.Logger
+	Now   func() time.Time
+	// Settle is how long to wait for more changes before reconciling (default 50ms), so
+	// an apply of many objects is reconciled once.
+	Settle time.Duration
+}
+
+// Run reconciles until ctx ends.
+func (r *StatusReconciler) Run(ctx context.Context) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Settle == 0 {
+		r.Settle = 50 * time.Millisecond
+	}
+	for ctx.Err() == nil {
+		rv, err := r.Sync(ctx)
+		if err != nil {
+			r.Log.ErrorContext(ctx, "status reconcile failed", "err", err)
+			if !sleep(ctx, time.Second) {
+				break
+			}
+			continue
+		}
+		if err := r.waitForChange(ctx, rv); err != nil && !errors.Is(err, context.Canceled) {
+			r.Log.WarnContext(ctx, "watch for status reconcile ended", "err", err)
+		}
+	}
+	return nil
+}
+
+// waitForChange returns once something changed after rv and the changes have settled.
+func (r *StatusReconciler) waitForChange(ctx context.Context, rv uint64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := r.Store.Watch(wctx, store.Filter{}, rv)
+	if err != nil {
+		return err
+	}
+	select {
+	case _, ok := <-events:
+		if !ok {
+			return nil
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	timer := time.NewTimer(r.Settle)
+	defer timer.Stop()
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return nil
+			}
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Sync reconciles every mesh object once and returns the resourceVersion it saw.
+func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
+	objs, rv, err := r.Store.List(ctx, store.Filter{})
+	if err != nil {
+		return 0, err
+	}
+	ix := newIndex(objs)
+	now := metav1.NewTime(r.Now().Truncate(time.Second))
+	for _, o := range objs {
+		st, _, ok := meshStatus(o)
+		if !ok {
+			continue
+		}
+		want := desiredConditions(ix, o)
+		if !applyConditions(st, o.GetGeneration(), want, now) {
+			continue
+		}
+		if _, err := r.Store.Update(ctx, o); err != nil {
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				continue // changed meanwhile; the watch brings us back
+			}
+			return 0, err
+		}
+	}
+	return rv, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
