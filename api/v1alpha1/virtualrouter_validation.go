@@ -10,9 +10,9 @@ import (
 // VirtualRouter limits (App Mesh).
 const (
 	maxVirtualRouterListeners = 1
-	maxWeightedTargets     = 10
-	maxWeight              = 100
-	maxRouteNameLen        = 255
+	maxWeightedTargets        = 10
+	maxWeight                 = 100
+	maxRouteNameLen           = 255
 )
 
 // Validate checks the VirtualRouter on its own; the virtual nodes its routes name need not
