@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/canarymesh/canarymesh/internal/printer"
@@ -28,7 +31,15 @@ func newDescribeCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printer.Describe(cmd.OutOrStdout(), obj)
+			if err := printer.Describe(cmd.OutOrStdout(), obj); err != nil {
+				return err
+			}
+			evs, err := objectEvents(cmd, c, k, obj.GetNamespace(), name)
+			if err != nil || len(evs) == 0 {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Events:")
+			return printEvents(cmd.OutOrStdout(), evs, time.Now())
 		},
 	}
 	cmd.Flags().StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")

@@ -109,6 +109,7 @@ func newRootCommand() *cobra.Command {
 		newDescribeCommand(g),
 		newDeleteCommand(g),
 		newVersionCommand(g),
+		newEventsCommand(g),
 	)
 	return root
 }

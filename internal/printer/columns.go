@@ -45,6 +45,15 @@ var kindColumns = map[string][]Column{
 	},
 	"MetricTemplate": {{Header: "PROVIDER", Cell: path("spec.provider.type")}, {Header: "ADDRESS", Wide: true, Cell: path("spec.provider.address")}},
 	"AlertProvider":  {{Header: "TYPE", Cell: path("spec.type")}, {Header: "CHANNEL", Wide: true, Cell: path("spec.channel")}},
+	"Event": {
+		{Header: "TYPE", Cell: path("type")},
+		{Header: "REASON", Cell: path("reason")},
+		{Header: "OBJECT", Cell: func(m map[string]any, _ time.Time) string {
+			return strings.ToLower(str(m, "involvedObject.kind")) + "/" + str(m, "involvedObject.name")
+		}},
+		{Header: "COUNT", Cell: path("count")},
+		{Header: "MESSAGE", Cell: path("message")},
+	},
 	"Workload": {
 		{Header: "READY", Cell: func(m map[string]any, _ time.Time) string {
 			return orZero(str(m, "status.readyReplicas")) + "/" + orZero(str(m, "spec.replicas"))
