@@ -109,6 +109,8 @@ func newRootCommand() *cobra.Command {
 		newDescribeCommand(g),
 		newDeleteCommand(g),
 		newVersionCommand(g),
+		newLoadtestCommand(g),
+		newLoadtesterCommand(g),
 		newEventsCommand(g),
 	)
 	return root
