@@ -64,6 +64,10 @@ type Listener struct {
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 	// AccessLog, when set, logs every request of this listener.
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// AllowAll is set on the egress listener of a node whose mesh's egressFilter is
+	// ALLOW_ALL: a request for a host no virtual host serves goes to that host itself
+	// instead of being refused.
+	AllowAll bool `json:"allowAll,omitempty"`
 }
 
 // VirtualHost is one virtual service as reached by Host header.
@@ -76,25 +80,34 @@ type VirtualHost struct {
 	Domains []string `json:"domains"`
 	// Routes in the order they are tried: priority (lower first), then declaration order.
 	Routes []Route `json:"routes"`
+	// Internal virtual hosts are never chosen by Host header. A gateway listener carries
+	// the virtual services its routes hand requests to this way: they are reached only
+	// through a gateway route (Route.VirtualService names them), so a request that no
+	// gateway route accepts cannot slip past the gateway by naming a service's host.
+	Internal bool `json:"internal,omitempty"`
 }
 
 // Route is one compiled route: a match and where matching requests go.
 type Route struct {
-	// Name is "NS/ROUTER/ROUTE" (or "NS/GATEWAYROUTE") for metrics and logs.
-	Name     string `json:"name"`
-	Priority int    `json:"priority"`
+	// Name is "NS/ROUTER/ROUTE" (or "NS/GATEWAYROUTE", or "NS/SERVICE/virtualNode" for
+	// the single route of a virtual service served directly by a virtual node) for
+	// metrics and logs.
+	Name string `json:"name"`
+	// Priority as declared, 0 to 1000; a route without one has 1001, after all others.
+	Priority int `json:"priority"`
 	// Protocol of the route: http, http2, grpc or tcp.
 	Protocol string `json:"protocol"`
 	Match    Match  `json:"match"`
-	// Targets share the traffic by weight; a weight of 0 receives nothing. For gateway
-	// routes the single target names the virtual service's host instead (see Rewrite).
+	// Targets share the traffic by weight; a weight of 0 receives nothing. Gateway
+	// routes have none: VirtualService names where the request goes instead.
 	Targets []WeightedCluster `json:"targets"`
 	Retry   *RetryPolicy      `json:"retry,omitempty"`
 	Timeout *Timeouts         `json:"timeout,omitempty"`
 	// Rewrite applies to gateway routes.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// VirtualService is set on gateway routes: the "NS/NAME" of the virtual service the
-	// request is handed to; the gateway then routes it as egress would.
+	// request is handed to; the gateway then routes it as egress would, with the routes
+	// of the (internal) virtual host of that Name in the same listener.
 	VirtualService string `json:"virtualService,omitempty"`
 }
 
@@ -190,12 +203,16 @@ type Rewrite struct {
 	// Hostname DISABLED keeps the client's Host; otherwise (ENABLED, App Mesh's default)
 	// the Host becomes the target virtual service's name.
 	Hostname string `json:"hostname,omitempty"`
+	// TargetHostname is that name: the target virtual service's App Mesh name
+	// (spec.awsName).
+	TargetHostname string `json:"targetHostname,omitempty"`
 }
 
 // Cluster is a virtual node as its callers see it: endpoints and the policies of its
 // listener that callers apply (outlier detection, connection pool, timeouts).
 type Cluster struct {
-	// Name is "NS/NAME" of the virtual node.
+	// Name is "NS/NAME" of the virtual node, or LocalClusterPrefix+"NS/NAME" for the
+	// cluster an ingress listener of that node hands requests to.
 	Name     string `json:"name"`
 	Mesh     string `json:"mesh,omitempty"`
 	Protocol string `json:"protocol"`
@@ -212,6 +229,11 @@ type Cluster struct {
 	Timeout          *Timeouts         `json:"timeout,omitempty"`
 }
 
+// LocalClusterPrefix starts the name of a virtual node's local cluster: the endpoints its
+// own ingress listeners deliver to, kept apart from the "NS/NAME" cluster that callers
+// use because it carries none of the callers' policies (outlier detection, timeouts).
+const LocalClusterPrefix = "local:"
+
 // Endpoint is one address of a cluster.
 type Endpoint struct {
 	// Address is host:port.
@@ -227,7 +249,9 @@ type Endpoint struct {
 type DNSDiscovery struct {
 	Hostname string `json:"hostname"`
 	Port     int    `json:"port"`
-	// ResponseType LOADBALANCER keeps one address; ENDPOINTS (default) uses all.
+	// ResponseType LOADBALANCER keeps one address; ENDPOINTS (default) uses all. The
+	// compiler always sets it, to LOADBALANCER when the virtual node does not say (App
+	// Mesh's default).
 	ResponseType string `json:"responseType,omitempty"`
 }
 
