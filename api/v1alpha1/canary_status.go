@@ -104,6 +104,34 @@ type CanaryStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// The fields below are the analysis' own bookkeeping (a Canarymesh extension): they
+	// let a restarted controller resume exactly where the last persisted status left it.
+
+	// LastStepTime is when the release last took a paced step: a round of checks judged,
+	// or a promotion traffic step. The next is due one analysis interval later.
+	// +optional
+	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+	// ChecksRequestedTime is when the controller was asked to run the webhooks and metric
+	// checks of the current round; set while their results are awaited.
+	// +optional
+	ChecksRequestedTime *metav1.Time `json:"checksRequestedTime,omitempty"`
+	// StalledSince is when the release was first held without progress by a primary or
+	// canary that is not ready, or by metrics without data under noData: wait;
+	// progressDeadlineSeconds counts from it.
+	// +optional
+	StalledSince *metav1.Time `json:"stalledSince,omitempty"`
+	// PreRolloutPassed is true once the pre-rollout webhooks of the current analysis
+	// passed, so that they run once per analysis.
+	// +optional
+	PreRolloutPassed bool `json:"preRolloutPassed,omitempty"`
+	// Mirrored is true while traffic is mirrored to the canary.
+	// +optional
+	Mirrored bool `json:"mirrored,omitempty"`
+	// Paused is true while the release is paused by hand (canarymesh pause); weights
+	// stay where they are until it is resumed.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
 }
 
 // CanaryMetricResult is the latest result of one metric check.

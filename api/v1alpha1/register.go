@@ -51,7 +51,9 @@ type KindInfo struct {
 	Singular   string
 	Short      []string
 	Namespaced bool
-	New        func() Object
+	// ReadOnly kinds are views the server computes (proxies); they cannot be applied.
+	ReadOnly bool
+	New      func() Object
 }
 
 // GroupVersionKind returns the kind's group, version and kind.

@@ -27,7 +27,12 @@ type Server struct {
 	token   string
 	log     *slog.Logger
 	version string
+	proxies func() []v1alpha1.Proxy
 }
+
+// SetProxySource gives the server the push stream's view of connected proxies, served
+// read-only as the proxies kind.
+func (s *Server) SetProxySource(f func() []v1alpha1.Proxy) { s.proxies = f }
 
 // NewServer returns an API server over st that admits requests carrying token.
 func NewServer(st store.Store, token, version string, log *slog.Logger) *Server {
@@ -74,6 +79,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if rp.kind.ReadOnly {
+		s.serveReadOnly(w, r, rp)
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && r.URL.Query().Get("watch") == "true":
 		s.serveWatch(w, r, rp)
@@ -96,6 +105,41 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, newStatus(http.StatusMethodNotAllowed, ReasonMethod, r.Method+" is not allowed on "+r.URL.Path))
 	}
+}
+
+// serveReadOnly answers GETs of computed views (proxies).
+func (s *Server) serveReadOnly(w http.ResponseWriter, r *http.Request, rp resourcePath) {
+	if r.Method != http.MethodGet || r.URL.Query().Get("watch") == "true" {
+		writeError(w, newStatus(http.StatusMethodNotAllowed, ReasonMethod, rp.kind.Plural+" are read-only and cannot be watched"))
+		return
+	}
+	var items []v1alpha1.Proxy
+	if s.proxies != nil {
+		items = s.proxies()
+	}
+	l := List{APIVersion: rp.kind.APIVersion, Kind: rp.kind.Kind + "List", Items: []json.RawMessage{}}
+	for i := range items {
+		p := &items[i]
+		p.GetObjectKind().SetGroupVersionKind(rp.kind.GroupVersionKind())
+		if rp.name != "" {
+			if p.Name == rp.name {
+				writeJSON(w, http.StatusOK, p)
+				return
+			}
+			continue
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		l.Items = append(l.Items, data)
+	}
+	if rp.name != "" {
+		writeError(w, newStatus(http.StatusNotFound, ReasonNotFound, fmt.Sprintf("%s %q not found", rp.kind.Singular, rp.name)))
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
 }
 
 func respond(w http.ResponseWriter, code int, obj any, err error) {

@@ -201,3 +201,19 @@ func gatewayTarget(m map[string]any, _ time.Time) string {
 	}
 	return ""
 }
+
+func init() {
+	kindColumns["Proxy"] = []Column{
+		{Header: "NODE", Cell: path("status.node")},
+		{Header: "CONNECTED", Cell: path("status.connected")},
+		{Header: "ACKED", Cell: path("status.ackedVersion")},
+		{Header: "SENT", Cell: path("status.sentVersion")},
+		{Header: "NACK", Cell: func(m map[string]any, _ time.Time) string {
+			if v := str(m, "status.nackVersion"); v != "" {
+				return v + ": " + str(m, "status.lastNack")
+			}
+			return ""
+		}},
+		{Header: "ADDRESS", Wide: true, Cell: path("status.address")},
+	}
+}

@@ -49,6 +49,9 @@ func converterFor(h header) (converter, string, error) {
 		if k == nil {
 			return nil, "", fmt.Errorf("%s has no kind %q; kinds: %s", h.apiVersion, h.kind, ourKindNames())
 		}
+		if k.ReadOnly {
+			return nil, "", fmt.Errorf("%s is a read-only view the control plane computes; it cannot be applied", h.kind)
+		}
 		return typed(k, false), "", nil
 	case group == v1alpha1.Group:
 		return nil, "", fmt.Errorf("version %q of %s is not served; use %s", version, group, v1alpha1.APIVersion)

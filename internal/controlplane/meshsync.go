@@ -1,0 +1,156 @@
+package controlplane
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	meshc "github.com/canarymesh/canarymesh/internal/mesh"
+	"github.com/canarymesh/canarymesh/internal/mesh/snapshot"
+	"github.com/canarymesh/canarymesh/internal/store"
+)
+
+// SnapshotSink receives compiled snapshots: the push stream's server.
+type SnapshotSink interface {
+	SetSnapshot(node string, s *snapshot.Snapshot)
+	RemoveNode(node string)
+}
+
+// MeshSync compiles the stored mesh into one snapshot per proxy whenever it changes and
+// hands them to the push stream:
+//
+//	store ─watch─▶ Inputs ─mesh.Compile(node, last good)─▶ SetSnapshot(node) ─▶ proxies
+//
+// Each node keeps its last good snapshot, so a bad change to one service leaves the
+// rest, and that service's previous routes, serving.
+type MeshSync struct {
+	Store   store.Store
+	Sink    SnapshotSink
+	Log     *slog.Logger
+	Options meshc.Options
+	// Settle batches a burst of changes into one compile (default 20ms).
+	Settle time.Duration
+	// OnNodes, if set, is told the set of nodes after every compile (to start and stop
+	// in-process proxies).
+	OnNodes func(nodes []string)
+
+	mu       sync.Mutex
+	last     map[string]*snapshot.Snapshot
+	problems map[string]bool
+}
+
+// Run compiles until ctx ends.
+func (m *MeshSync) Run(ctx context.Context) error {
+	if m.Settle == 0 {
+		m.Settle = 20 * time.Millisecond
+	}
+	r := &StatusReconciler{Store: m.Store, Log: m.Log, Settle: m.Settle}
+	for ctx.Err() == nil {
+		rv, err := m.Sync(ctx)
+		if err != nil {
+			m.Log.ErrorContext(ctx, "mesh compile failed", "err", err)
+			if !sleep(ctx, time.Second) {
+				break
+			}
+			continue
+		}
+		if err := r.waitForChange(ctx, rv); err != nil && ctx.Err() == nil {
+			m.Log.WarnContext(ctx, "watch for mesh changes ended", "err", err)
+		}
+	}
+	return nil
+}
+
+// Snapshot returns the last snapshot compiled for a node.
+func (m *MeshSync) Snapshot(node string) *snapshot.Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last[node]
+}
+
+// Sync compiles every node once and returns the resourceVersion it compiled.
+func (m *MeshSync) Sync(ctx context.Context) (uint64, error) {
+	objs, rv, err := m.Store.List(ctx, store.Filter{})
+	if err != nil {
+		return 0, err
+	}
+	in := inputsOf(objs)
+	nodes := meshc.Nodes(in)
+	m.mu.Lock()
+	if m.last == nil {
+		m.last = map[string]*snapshot.Snapshot{}
+		m.problems = map[string]bool{}
+	}
+	seenProblems := map[string]bool{}
+	live := map[string]bool{}
+	for _, node := range nodes {
+		live[node] = true
+		snap, problems, err := meshc.Compile(in, node, m.last[node], m.Options)
+		for _, p := range problems {
+			key := node + ": " + p.String()
+			seenProblems[key] = true
+			if !m.problems[key] {
+				m.Log.WarnContext(ctx, "mesh problem", "node", node, "problem", p.String())
+			}
+		}
+		if err != nil {
+			m.Log.ErrorContext(ctx, "snapshot refused; the node keeps its last good one", "node", node, "err", err)
+			continue
+		}
+		if prev := m.last[node]; prev == nil || prev.Version != snap.Version {
+			m.last[node] = snap
+			m.Sink.SetSnapshot(node, snap)
+		}
+	}
+	for node := range m.last {
+		if !live[node] {
+			delete(m.last, node)
+			m.Sink.RemoveNode(node)
+		}
+	}
+	m.problems = seenProblems
+	m.mu.Unlock()
+	if m.OnNodes != nil {
+		sort.Strings(nodes)
+		m.OnNodes(nodes)
+	}
+	return rv, nil
+}
+
+// inputsOf sorts stored objects into the compiler's inputs.
+func inputsOf(objs []v1alpha1.Object) *meshc.Inputs {
+	in := &meshc.Inputs{}
+	for _, o := range objs {
+		switch x := o.(type) {
+		case *v1alpha1.Mesh:
+			in.Meshes = append(in.Meshes, x)
+		case *v1alpha1.VirtualNode:
+			in.VirtualNodes = append(in.VirtualNodes, x)
+		case *v1alpha1.VirtualService:
+			in.VirtualServices = append(in.VirtualServices, x)
+		case *v1alpha1.VirtualRouter:
+			in.VirtualRouters = append(in.VirtualRouters, x)
+		case *v1alpha1.VirtualGateway:
+			in.VirtualGateways = append(in.VirtualGateways, x)
+		case *v1alpha1.GatewayRoute:
+			in.GatewayRoutes = append(in.GatewayRoutes, x)
+		case *v1alpha1.Workload:
+			in.Workloads = append(in.Workloads, x)
+		case *corev1.Namespace:
+			in.Namespaces = append(in.Namespaces, x)
+		}
+	}
+	return in
+}
+
+// NodeKind splits a node name "Kind/NS/NAME" into its kind and the rest.
+func NodeKind(node string) (kind, rest string) {
+	kind, rest, _ = strings.Cut(node, "/")
+	return kind, rest
+}
