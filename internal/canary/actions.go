@@ -1,0 +1,138 @@
+package canary
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
+)
+
+// ActionKind names what an Action does.
+type ActionKind string
+
+const (
+	KindInitializePrimary ActionKind = "InitializePrimary"
+	KindSetWeights        ActionKind = "SetWeights"
+	KindSetMatch          ActionKind = "SetMatch"
+	KindScaleCanary       ActionKind = "ScaleCanary"
+	KindPromotePrimary    ActionKind = "PromotePrimary"
+	KindRunWebhooks       ActionKind = "RunWebhooks"
+	KindCheckMetrics      ActionKind = "CheckMetrics"
+	KindEvent             ActionKind = "Event"
+	KindAlert             ActionKind = "Alert"
+	KindRevertTarget      ActionKind = "RevertTarget"
+	KindRequeue           ActionKind = "Requeue"
+)
+
+// Action is one thing the controller does for a decision. The concrete types below are
+// the only implementations; switch on them.
+type Action interface {
+	Kind() ActionKind
+	String() string
+}
+
+// InitializePrimary creates the primary (and the virtual nodes, apex service and router)
+// from the target if they do not exist yet.
+type InitializePrimary struct {
+	Revision string // the target revision seen when asked
+}
+
+// SetWeights sets the apex route's weights. Canary is the target's own virtual node;
+// with Mirror, MirrorWeight percent of the primary's requests are also copied to it.
+type SetWeights struct {
+	Primary, Canary int
+	Mirror          bool
+	MirrorWeight    int
+}
+
+// SetMatch routes requests that match any of Match to the canary (A/B testing); an
+// empty Match removes that route.
+type SetMatch struct {
+	Match []v1alpha1.HTTPMatchRequest
+}
+
+// ScaleCanary scales the target (the canary). ToZero scales it to zero; otherwise
+// Replicas, or when Replicas is 0 the target's own desired count, if it is at zero.
+type ScaleCanary struct {
+	Replicas int32
+	ToZero   bool
+}
+
+// PromotePrimary copies the target's spec into the primary. The controller must refuse
+// it when the target no longer runs Revision: that revision was not analysed.
+type PromotePrimary struct {
+	Revision string
+}
+
+// RunWebhooks calls every webhook of Type, with Phase in the payload, and passes the
+// results to the next decision (post-rollout results are only recorded).
+type RunWebhooks struct {
+	Type  v1alpha1.WebhookType
+	Phase v1alpha1.CanaryPhase
+}
+
+// CheckMetrics queries every metric of spec.analysis.metrics and passes the results to
+// the next decision.
+type CheckMetrics struct{}
+
+// Event records an event on the Canary; the controller also sends it to event webhooks.
+type Event struct {
+	Type    string // v1alpha1.EventTypeNormal or EventTypeWarning
+	Reason  string
+	Message string
+}
+
+// Alert sends a message to the Canary's alert providers that accept its severity.
+type Alert struct {
+	Severity v1alpha1.AlertSeverity
+	Message  string
+}
+
+// RevertTarget gives the target back its replicas when the Canary is deleted with
+// revertOnDeletion.
+type RevertTarget struct{}
+
+// Requeue asks for the next decision After this long; zero means as soon as the
+// actions before it have run (their results are awaited).
+type Requeue struct {
+	After time.Duration
+}
+
+func (InitializePrimary) Kind() ActionKind { return KindInitializePrimary }
+func (SetWeights) Kind() ActionKind        { return KindSetWeights }
+func (SetMatch) Kind() ActionKind          { return KindSetMatch }
+func (ScaleCanary) Kind() ActionKind       { return KindScaleCanary }
+func (PromotePrimary) Kind() ActionKind    { return KindPromotePrimary }
+func (RunWebhooks) Kind() ActionKind       { return KindRunWebhooks }
+func (CheckMetrics) Kind() ActionKind      { return KindCheckMetrics }
+func (Event) Kind() ActionKind             { return KindEvent }
+func (Alert) Kind() ActionKind             { return KindAlert }
+func (RevertTarget) Kind() ActionKind      { return KindRevertTarget }
+func (Requeue) Kind() ActionKind           { return KindRequeue }
+
+func (a InitializePrimary) String() string { return "InitializePrimary(" + a.Revision + ")" }
+func (a SetWeights) String() string {
+	if a.Mirror {
+		return fmt.Sprintf("SetWeights(%d/%d, mirror %d%%)", a.Primary, a.Canary, a.MirrorWeight)
+	}
+	return fmt.Sprintf("SetWeights(%d/%d)", a.Primary, a.Canary)
+}
+func (a SetMatch) String() string { return fmt.Sprintf("SetMatch(%d)", len(a.Match)) }
+func (a ScaleCanary) String() string {
+	if a.ToZero {
+		return "ScaleCanary(0)"
+	}
+	if a.Replicas == 0 {
+		return "ScaleCanary(up)"
+	}
+	return fmt.Sprintf("ScaleCanary(%d)", a.Replicas)
+}
+func (a PromotePrimary) String() string { return "PromotePrimary(" + a.Revision + ")" }
+func (a RunWebhooks) String() string {
+	return "RunWebhooks(" + string(a.Type) + ", " + string(a.Phase) + ")"
+}
+func (CheckMetrics) String() string { return "CheckMetrics" }
+func (a Event) String() string      { return "Event(" + a.Type + ", " + a.Reason + ": " + a.Message + ")" }
+func (a Alert) String() string      { return "Alert(" + string(a.Severity) + ": " + a.Message + ")" }
+func (RevertTarget) String() string { return "RevertTarget" }
+func (a Requeue) String() string    { return "Requeue(" + a.After.String() + ")" }
