@@ -112,6 +112,9 @@ func newRootCommand() *cobra.Command {
 		newLoadtestCommand(g),
 		newLoadtesterCommand(g),
 		newEventsCommand(g),
+		newProxyCommand(g),
+		newDemoAppCommand(g),
+		newLogsCommand(g),
 	)
 	return root
 }

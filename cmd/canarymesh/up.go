@@ -10,38 +10,91 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/internal/controlplane"
+	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
+	"github.com/canarymesh/canarymesh/internal/mesh"
+	"github.com/canarymesh/canarymesh/internal/proxy/local"
 	"github.com/canarymesh/canarymesh/internal/store/bolt"
+	"github.com/canarymesh/canarymesh/internal/workload"
 )
 
 // Files `up` keeps in the data directory.
 const (
 	tokenFile  = "token"  // the API token, mode 0600, made on first start
 	serverFile = "server" // the URL the API listens on, for the CLI to find
+	streamFile = "stream" // the address of the push stream, for canarymesh proxy to find
 )
 
+// upFlags are the addresses and switches of `up`.
+type upFlags struct {
+	listen       string
+	streamListen string
+	egressListen string
+	gatewayHost  string
+	adminListen  string
+	noProxies    bool
+}
+
 func newUpCommand(g *globals) *cobra.Command {
-	var listen string
+	var f upFlags
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run the standalone control plane on this machine",
-		Long: `Run the standalone control plane: the embedded store in the data directory and
-the API that apply, get, describe and delete talk to. A token is made in the data
-directory on first start; the CLI reads it from there.`,
+		Short: "Run the standalone control plane and the mesh's proxies on this machine",
+		Long: `Run the standalone control plane: the embedded store in the data directory, the
+API that apply, get, describe and delete talk to, the push stream that feeds proxies, and
+an in-process proxy for every virtual node and virtual gateway.
+
+Clients reach a virtual service through the egress listener (--egress-listen), which
+routes by Host header — curl -H 'Host: podinfo.demo' 127.0.0.1:15001/ — or through a
+virtual gateway's listener on its declared port. A token is made in the data directory
+on first start; the CLI reads it from there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), g, listen)
+			return runUp(cmd.Context(), g, f)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7480", "address the API listens on")
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:7480", "address the API listens on")
+	fl.StringVar(&f.streamListen, "stream-listen", "127.0.0.1:7481", "address of the push stream proxies connect to")
+	fl.StringVar(&f.egressListen, "egress-listen", "127.0.0.1:15001", "address of the egress listener that routes by Host to virtual services")
+	fl.StringVar(&f.gatewayHost, "gateway-host", "127.0.0.1", "host virtual gateway listeners bind on (at their declared ports)")
+	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "address serving the in-process proxies' /stats/prometheus (Envoy's admin port)")
+	fl.BoolVar(&f.noProxies, "no-proxies", false, "run no in-process proxies (sidecars connect with canarymesh proxy)")
 	return cmd
 }
 
-func runUp(ctx context.Context, g *globals, listen string) error {
+// servers are the listeners `up` runs, for an orderly shutdown.
+type servers struct {
+	http []*http.Server
+	grpc *grpc.Server
+	errc chan error
+}
+
+func (s *servers) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.http = append(s.http, srv)
+	go func() { s.errc <- srv.Serve(ln) }()
+}
+
+func (s *servers) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range s.http {
+		_ = srv.Shutdown(ctx)
+	}
+	if s.grpc != nil {
+		s.grpc.Stop()
+	}
+}
+
+func runUp(ctx context.Context, g *globals, f upFlags) error {
 	log := g.logger()
 	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
 		return err
@@ -56,35 +109,85 @@ func runUp(ctx context.Context, g *globals, listen string) error {
 	}
 	defer st.Close()
 
-	ln, err := net.Listen("tcp", listen)
+	srvs := &servers{errc: make(chan error, 4)}
+	defer srvs.shutdown()
+	apiLn, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
 	}
-	url := "http://" + ln.Addr().String()
+	streamLn, err := net.Listen("tcp", f.streamListen)
+	if err != nil {
+		return err
+	}
+	url := "http://" + apiLn.Addr().String()
 	if err := writeFileAtomic(filepath.Join(g.dataDir, serverFile), []byte(url+"\n"), 0o600); err != nil {
 		return err
 	}
+	if err := writeFileAtomic(filepath.Join(g.dataDir, streamFile), []byte(streamLn.Addr().String()+"\n"), 0o600); err != nil {
+		return err
+	}
+
+	push := stream.NewServer(stream.TokenAuth(token), log)
+	defer push.Close()
+	srvs.grpc = grpc.NewServer(stream.ServerOptions()...)
+	push.Register(srvs.grpc)
+	go func() { srvs.errc <- srvs.grpc.Serve(streamLn) }()
+
 	api := controlplane.NewServer(st, token, buildVersion(), log)
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	api.SetProxySource(func() []v1alpha1.Proxy { return controlplane.ProxyViews(push.Proxies()) })
+	srvs.serveHTTP(apiLn, api.Handler())
+
 	rec := &controlplane.StatusReconciler{Store: st, Log: log}
 	go func() { _ = rec.Run(ctx) }()
-	log.Info("control plane up", "api", url, "dataDir", g.dataDir, "version", buildVersion())
-	fmt.Fprintf(os.Stderr, "canarymesh is up: API at %s, data in %s\n", url, g.dataDir)
+
+	// Workloads run as processes of this one; they stop (gracefully) before the store
+	// closes, so their last status is written.
+	supCtx, stopSup := context.WithCancel(ctx)
+	supDone := make(chan struct{})
+	go func() {
+		defer close(supDone)
+		_ = workload.New(st, workload.Options{DataDir: g.dataDir, Log: log}).Run(supCtx)
+	}()
+	defer func() { stopSup(); <-supDone }()
+
+	// Without in-process proxies, virtual nodes run sidecars beside their applications:
+	// their local cluster is the application on the listener's port.
+	sync := &controlplane.MeshSync{Store: st, Sink: push, Log: log, Options: mesh.Options{EgressPort: portOf(f.egressListen), Sidecar: f.noProxies}}
+	if !f.noProxies {
+		mgr := local.NewManager(ctx, local.Options{Target: streamLn.Addr().String(), Token: token, Log: log,
+			EgressAddr: f.egressListen, GatewayHost: f.gatewayHost, Version: buildVersion()})
+		defer mgr.Close()
+		sync.OnNodes = mgr.Reconcile
+		adminLn, err := net.Listen("tcp", f.adminListen)
+		if err != nil {
+			return err
+		}
+		srvs.serveHTTP(adminLn, mgr.Handler())
+	}
+	go func() { _ = sync.Run(ctx) }()
+
+	log.Info("control plane up", "api", url, "stream", streamLn.Addr().String(), "egress", f.egressListen, "dataDir", g.dataDir, "version", buildVersion())
+	fmt.Fprintf(os.Stderr, "canarymesh is up: API at %s, egress at %s, data in %s\n", url, f.egressListen, g.dataDir)
 
 	select {
-	case err := <-errc:
-		return err
+	case err := <-srvs.errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
 	return nil
+}
+
+// portOf returns the port of host:port, or 0.
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // ensureToken reads the data directory's token, making one on first start.

@@ -1,0 +1,33 @@
+// Package proxy is Canarymesh's data plane: it runs one node's snapshot.Snapshot —
+// listeners, routes and clusters — with App Mesh's semantics as Envoy implements them,
+// and reports what it does with Envoy's metric names so that Flagger's queries and
+// existing dashboards work unchanged.
+//
+//	Update(snapshot) ─▶ compile (validate, regexes, host tables, weighted schedules)
+//	                    ─▶ open new sockets ─▶ apply upstreams ─▶ swap each listener's
+//	                       atomic pointer ─▶ close what the snapshot dropped
+//
+//	request ─▶ listener ─▶ config := pointer.Load()      (once; the request keeps it)
+//	              │
+//	              ├─ ingress ──────────────▶ the local application's route
+//	              └─ egress / gateway ─▶ host table (Host) ─▶ first matching route
+//	                                        └─ gateway route: rewrite, then the virtual
+//	                                           service's host and routes
+//	          ─▶ weighted pick (smooth WRR schedule, one atomic add)
+//	          ─▶ upstream: pick endpoint (round robin over healthy, not ejected)
+//	                       ─▶ pool limit ─▶ attempt ─▶ retry? (policy, body replayable)
+//	          ─▶ stream the response (flush as it arrives, trailers, 101 → splice)
+//	          ─▶ account: cluster / route / listener atomics, the node's window,
+//	                      outlier detection, access log (channel to a writer goroutine)
+//
+// The engine — matching (match.go), picking (pick.go), upstream state, outlier
+// detection, health checks, DNS, metrics and windows — knows nothing of net/http's
+// server side; exchange.go, forward.go and upgrade.go are the HTTP plumbing around it,
+// so a purpose-built HTTP/1.1 front end can reuse the engine as it is. Route matching,
+// the weighted pick and the endpoint pick do not allocate (see the benchmarks).
+//
+// Upstream state (connections, ejections, health, counters) is keyed by cluster and
+// survives snapshots that keep the cluster; counters are never reset.
+//
+// The package must not import Kubernetes or the API types: only the snapshot.
+package proxy
