@@ -104,6 +104,10 @@ func (m *MeshSync) Sync(ctx context.Context) (uint64, error) {
 			continue
 		}
 		if prev := m.last[node]; prev == nil || prev.Version != snap.Version {
+			// Versions come from the store's revision, which only grows and survives
+			// restarts, so a proxy that kept running across a control-plane restart
+			// never mistakes new content for what it already has.
+			snap.Version = rv
 			m.last[node] = snap
 			m.Sink.SetSnapshot(node, snap)
 		}

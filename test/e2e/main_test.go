@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,7 +41,10 @@ type server struct {
 	t       *testing.T
 	dataDir string
 	cmd     *exec.Cmd
-	log     *bytes.Buffer
+	log     interface {
+		io.Writer
+		String() string
+	}
 }
 
 // startServer runs `canarymesh up` on a free port with dataDir and waits until it answers.
