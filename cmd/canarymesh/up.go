@@ -40,6 +40,7 @@ type upFlags struct {
 	gatewayHost  string
 	adminListen  string
 	noProxies    bool
+	files        string
 }
 
 func newUpCommand(g *globals) *cobra.Command {
@@ -67,6 +68,7 @@ on first start; the CLI reads it from there.`,
 	fl.StringVar(&f.gatewayHost, "gateway-host", "127.0.0.1", "host virtual gateway listeners bind on (at their declared ports)")
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "address serving the in-process proxies' /stats/prometheus (Envoy's admin port)")
 	fl.BoolVar(&f.noProxies, "no-proxies", false, "run no in-process proxies (sidecars connect with canarymesh proxy)")
+	fl.StringVarP(&f.files, "filename", "f", "", "a directory of manifests to apply now and again whenever a file in it changes")
 	return cmd
 }
 
@@ -166,6 +168,10 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 	}
 	go func() { _ = sync.Run(ctx) }()
 
+	if f.files != "" {
+		w := &manifestWatcher{dir: f.files, client: controlplane.NewClient(url, token), out: os.Stderr}
+		go w.run(ctx)
+	}
 	log.Info("control plane up", "api", url, "stream", streamLn.Addr().String(), "egress", f.egressListen, "dataDir", g.dataDir, "version", buildVersion())
 	fmt.Fprintf(os.Stderr, "canarymesh is up: API at %s, egress at %s, data in %s\n", url, f.egressListen, g.dataDir)
 

@@ -85,15 +85,17 @@ func (s *Server) Apply(r *http.Request, req ApplyRequest) (*ApplyResponse, error
 		st.Status.Details = &StatusDetails{Causes: causes}
 		return nil, st
 	}
-	resp := &ApplyResponse{DryRun: req.DryRun}
+	resp := &ApplyResponse{DryRun: req.DryRun, Results: make([]ApplyResult, len(objs))}
 	err := s.store.Txn(r.Context(), func(tx store.Tx) error {
-		resp.Results = resp.Results[:0]
-		for i, obj := range objs {
+		// Namespaces and Meshes go first, so that the objects of the same input join
+		// the mesh that input declares.
+		for _, i := range applyOrder(objs) {
+			obj := objs[i]
 			res, err := applyOne(tx, obj)
 			if err != nil {
 				return indexed(i, obj, err)
 			}
-			resp.Results = append(resp.Results, res)
+			resp.Results[i] = res
 		}
 		if req.DryRun {
 			return errDryRun
@@ -138,6 +140,7 @@ func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		obj.SetResourceVersion("")
+		obj.SetDeletionTimestamp(nil) // only a DELETE sets it
 		out, err := tx.Create(obj)
 		if err != nil {
 			return res, err
@@ -235,4 +238,27 @@ func MeshSelects(m *v1alpha1.Mesh, nsLabels map[string]string) bool {
 		return false
 	}
 	return sel.Matches(labels.Set(nsLabels))
+}
+
+// applyOrder returns the indexes of objs with Namespaces first, then Meshes, then the
+// rest, each group in input order.
+func applyOrder(objs []v1alpha1.Object) []int {
+	rank := func(o v1alpha1.Object) int {
+		switch o.(type) {
+		case *corev1.Namespace:
+			return 0
+		case *v1alpha1.Mesh:
+			return 1
+		}
+		return 2
+	}
+	var out []int
+	for r := 0; r <= 2; r++ {
+		for i, o := range objs {
+			if rank(o) == r {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
 }

@@ -87,10 +87,22 @@ func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	ix := newIndex(objs)
-	now := metav1.NewTime(r.Now().Truncate(time.Second))
+	clock := r.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	now := metav1.NewTime(clock().Truncate(time.Second))
 	for _, o := range objs {
-		st, _, ok := meshStatus(o)
+		st, ref, ok := meshStatus(o)
 		if !ok {
+			continue
+		}
+		if ref == nil && joinMesh(ix, o) {
+			// The object joined a mesh that appeared, or whose selector now matches,
+			// after it was applied; its status is computed on the next pass.
+			if _, err := r.Store.Update(ctx, o); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+				return 0, err
+			}
 			continue
 		}
 		want := desiredConditions(ix, o)

@@ -127,3 +127,38 @@ func waitCond(ctx context.Context, t *testing.T, st store.Store, kind, ns, name 
 	}
 	t.Fatalf("%s %s/%s never became Ready=%s", kind, ns, name, want)
 }
+
+// A virtual node applied before any mesh selects its namespace joins the mesh once one
+// appears: the order of applies does not matter.
+func TestObjectsJoinAMeshThatAppearsLater(t *testing.T) {
+	c, st, _ := newTestAPI(t)
+	ctx := context.Background()
+	r := &StatusReconciler{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	vn := &v1alpha1.VirtualNode{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	vn.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("VirtualNode"))
+	if _, err := c.Apply(ctx, []v1alpha1.Object{vn}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := condOf(t, st, "VirtualNode", "shop", "web", v1alpha1.ConditionReady); got.Status != metav1.ConditionFalse ||
+		!strings.Contains(got.Message, "no Mesh selects namespace shop") {
+		t.Fatalf("before the mesh: %+v", got)
+	}
+	if _, err := c.Apply(ctx, []v1alpha1.Object{mesh("m", &metav1.LabelSelector{})}, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, _ := st.Get(ctx, store.Key{Kind: "VirtualNode", Namespace: "shop", Name: "web"})
+	if ref := o.(*v1alpha1.VirtualNode).Spec.MeshRef; ref == nil || ref.Name != "m" {
+		t.Fatalf("meshRef after the mesh appeared: %+v", ref)
+	}
+	if got := condOf(t, st, "VirtualNode", "shop", "web", v1alpha1.ConditionReady); got.Status != metav1.ConditionTrue {
+		t.Errorf("after the mesh: %+v", got)
+	}
+}

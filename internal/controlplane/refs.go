@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -206,4 +207,39 @@ func applyConditions(st *v1alpha1.MeshObjectStatus, generation int64, want []met
 		changed = true
 	}
 	return changed
+}
+
+// joinMesh sets spec.meshRef of a mesh member that names no mesh when exactly one Mesh's
+// namespaceSelector matches its namespace's labels — App Mesh's membership rule, applied
+// whenever things change so that the order of applies does not matter.
+func joinMesh(ix *index, o v1alpha1.Object) bool {
+	var labels map[string]string
+	if ns, ok := ix.objs["Namespace"][o.GetNamespace()].(*corev1.Namespace); ok {
+		labels = ns.Labels
+	}
+	var match []*v1alpha1.Mesh
+	for _, m := range ix.objs["Mesh"] {
+		if mesh := m.(*v1alpha1.Mesh); MeshSelects(mesh, labels) {
+			match = append(match, mesh)
+		}
+	}
+	if len(match) != 1 {
+		return false
+	}
+	ref := &v1alpha1.MeshReference{Name: match[0].Name, UID: match[0].UID}
+	switch x := o.(type) {
+	case *v1alpha1.VirtualNode:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualService:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualRouter:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualGateway:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.GatewayRoute:
+		x.Spec.MeshRef = ref
+	default:
+		return false
+	}
+	return true
 }

@@ -96,12 +96,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPut && rp.name != "":
 		s.serveUpdate(w, r, rp)
 	case r.Method == http.MethodDelete && rp.name != "" && rp.subresource == "":
-		key := store.Key{Kind: rp.kind.Kind, Namespace: rp.namespace, Name: rp.name}
-		obj, err := s.store.Delete(ctx, key, r.URL.Query().Get("resourceVersion"))
-		if err == nil {
-			s.log.InfoContext(ctx, "object deleted", "key", key.String())
-		}
-		respond(w, http.StatusOK, obj, err)
+		s.serveDelete(w, r, rp)
 	default:
 		writeError(w, newStatus(http.StatusMethodNotAllowed, ReasonMethod, r.Method+" is not allowed on "+r.URL.Path))
 	}
@@ -205,6 +200,7 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, rp resource
 		writeError(w, err)
 		return
 	}
+	obj.SetDeletionTimestamp(nil) // only a DELETE sets it
 	var out v1alpha1.Object
 	err = s.store.Txn(r.Context(), func(tx store.Tx) error {
 		if err := resolveMesh(tx, obj); err != nil {
@@ -273,14 +269,45 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, rp resource
 				return err
 			}
 			next, _, err = mergeUser(rp.kind, cur, obj)
+			if next != nil {
+				// A PUT replaces the finalizers as well: that is how their owners
+				// remove theirs (apply leaves them alone).
+				next.SetFinalizers(obj.GetFinalizers())
+			}
 		}
 		if err != nil {
 			return err
 		}
-		out, err = tx.Update(next)
+		var removed bool
+		out, removed, err = store.UpdateOrFinalize(tx, next)
+		if removed {
+			s.log.InfoContext(r.Context(), "object deleted: its last finalizer was removed", "key", key.String())
+		}
 		return err
 	})
 	respond(w, http.StatusOK, out, err)
+}
+
+// serveDelete removes an object, or, while it has finalizers, marks it with a
+// deletionTimestamp for their owners to finish (as Kubernetes does).
+func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, rp resourcePath) {
+	ctx := r.Context()
+	key := store.Key{Kind: rp.kind.Kind, Namespace: rp.namespace, Name: rp.name}
+	var obj v1alpha1.Object
+	var marked bool
+	err := s.store.Txn(ctx, func(tx store.Tx) error {
+		var err error
+		obj, marked, err = store.DeleteOrMark(tx, key, r.URL.Query().Get("resourceVersion"), time.Now())
+		return err
+	})
+	switch {
+	case err != nil:
+	case marked:
+		s.log.InfoContext(ctx, "object marked for deletion; waiting for its finalizers", "key", key.String(), "finalizers", obj.GetFinalizers())
+	default:
+		s.log.InfoContext(ctx, "object deleted", "key", key.String())
+	}
+	respond(w, http.StatusOK, obj, err)
 }
 
 // serveWatch streams events as newline-delimited JSON until the client leaves.

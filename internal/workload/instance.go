@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -212,6 +213,21 @@ func startFailureReason(err error) string {
 	}
 }
 
+// SelfCommand, as a workload's command, names the running canarymesh binary itself, so
+// manifests can run `canarymesh demo-app` or `canarymesh loadtester` without the binary
+// being on PATH.
+const SelfCommand = "canarymesh"
+
+func commandPath(name string) string {
+	if name != SelfCommand {
+		return name
+	}
+	if self, err := os.Executable(); err == nil && filepath.Base(self) == SelfCommand {
+		return self
+	}
+	return name
+}
+
 func (in *instance) start() (*exec.Cmd, error) {
 	if dir := in.spec.WorkingDir; dir != "" {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -219,7 +235,7 @@ func (in *instance) start() (*exec.Cmd, error) {
 		}
 	}
 	argv := append(slices.Clone(in.spec.Command[1:]), in.spec.Args...)
-	cmd := exec.Command(in.spec.Command[0], argv...)
+	cmd := exec.Command(commandPath(in.spec.Command[0]), argv...)
 	cmd.Dir = in.spec.WorkingDir
 	cmd.Env = in.env
 	cmd.Stdout = in.sink
