@@ -4,11 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	meshc "github.com/canarymesh/canarymesh/internal/mesh"
@@ -131,30 +128,7 @@ func (m *MeshSync) Sync(ctx context.Context) (uint64, error) {
 func inputsOf(objs []v1alpha1.Object) *meshc.Inputs {
 	in := &meshc.Inputs{}
 	for _, o := range objs {
-		switch x := o.(type) {
-		case *v1alpha1.Mesh:
-			in.Meshes = append(in.Meshes, x)
-		case *v1alpha1.VirtualNode:
-			in.VirtualNodes = append(in.VirtualNodes, x)
-		case *v1alpha1.VirtualService:
-			in.VirtualServices = append(in.VirtualServices, x)
-		case *v1alpha1.VirtualRouter:
-			in.VirtualRouters = append(in.VirtualRouters, x)
-		case *v1alpha1.VirtualGateway:
-			in.VirtualGateways = append(in.VirtualGateways, x)
-		case *v1alpha1.GatewayRoute:
-			in.GatewayRoutes = append(in.GatewayRoutes, x)
-		case *v1alpha1.Workload:
-			in.Workloads = append(in.Workloads, x)
-		case *corev1.Namespace:
-			in.Namespaces = append(in.Namespaces, x)
-		}
+		in.Add(o)
 	}
 	return in
-}
-
-// NodeKind splits a node name "Kind/NS/NAME" into its kind and the rest.
-func NodeKind(node string) (kind, rest string) {
-	kind, rest, _ = strings.Cut(node, "/")
-	return kind, rest
 }

@@ -206,3 +206,29 @@ func sortProblems(ps []Problem) []Problem {
 func Consistent(s *snapshot.Snapshot) error {
 	return s.Consistent()
 }
+
+// Add sorts one stored object into the inputs and reports whether it is one the
+// compiler reads.
+func (in *Inputs) Add(o v1alpha1.Object) bool {
+	switch x := o.(type) {
+	case *v1alpha1.Mesh:
+		in.Meshes = append(in.Meshes, x)
+	case *v1alpha1.VirtualNode:
+		in.VirtualNodes = append(in.VirtualNodes, x)
+	case *v1alpha1.VirtualService:
+		in.VirtualServices = append(in.VirtualServices, x)
+	case *v1alpha1.VirtualRouter:
+		in.VirtualRouters = append(in.VirtualRouters, x)
+	case *v1alpha1.VirtualGateway:
+		in.VirtualGateways = append(in.VirtualGateways, x)
+	case *v1alpha1.GatewayRoute:
+		in.GatewayRoutes = append(in.GatewayRoutes, x)
+	case *v1alpha1.Workload:
+		in.Workloads = append(in.Workloads, x)
+	case *corev1.Namespace:
+		in.Namespaces = append(in.Namespaces, x)
+	default:
+		return false
+	}
+	return true
+}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/api/v1alpha1/manifest"
 	"github.com/canarymesh/canarymesh/internal/mesh/snapshot"
@@ -44,24 +42,7 @@ func loadInputs(t *testing.T, dir string) *Inputs {
 }
 
 func addObject(t *testing.T, in *Inputs, o v1alpha1.Object) {
-	switch x := o.(type) {
-	case *v1alpha1.Mesh:
-		in.Meshes = append(in.Meshes, x)
-	case *v1alpha1.VirtualNode:
-		in.VirtualNodes = append(in.VirtualNodes, x)
-	case *v1alpha1.VirtualService:
-		in.VirtualServices = append(in.VirtualServices, x)
-	case *v1alpha1.VirtualRouter:
-		in.VirtualRouters = append(in.VirtualRouters, x)
-	case *v1alpha1.VirtualGateway:
-		in.VirtualGateways = append(in.VirtualGateways, x)
-	case *v1alpha1.GatewayRoute:
-		in.GatewayRoutes = append(in.GatewayRoutes, x)
-	case *v1alpha1.Workload:
-		in.Workloads = append(in.Workloads, x)
-	case *corev1.Namespace:
-		in.Namespaces = append(in.Namespaces, x)
-	default:
+	if !in.Add(o) {
 		t.Fatalf("unexpected %T in test manifests", o)
 	}
 }
