@@ -113,8 +113,14 @@ func newRootCommand() *cobra.Command {
 		newLoadtesterCommand(g),
 		newEventsCommand(g),
 		newProxyCommand(g),
+		newDemoCommand(g),
 		newDemoAppCommand(g),
 		newLogsCommand(g),
+		newPromoteCommand(g),
+		newAbortCommand(g),
+		newRetryCommand(g),
+		newPauseCommand(g),
+		newResumeCommand(g),
 	)
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,7 +21,9 @@ import (
 	"github.com/canarymesh/canarymesh/internal/controlplane"
 	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
 	"github.com/canarymesh/canarymesh/internal/mesh"
+	"github.com/canarymesh/canarymesh/internal/metrics/builtin"
 	"github.com/canarymesh/canarymesh/internal/proxy/local"
+	"github.com/canarymesh/canarymesh/internal/store"
 	"github.com/canarymesh/canarymesh/internal/store/bolt"
 	"github.com/canarymesh/canarymesh/internal/workload"
 )
@@ -40,6 +43,7 @@ type upFlags struct {
 	gatewayHost  string
 	adminListen  string
 	noProxies    bool
+	adminSet     bool // --admin-listen was given
 	files        string
 }
 
@@ -50,7 +54,8 @@ func newUpCommand(g *globals) *cobra.Command {
 		Short: "Run the standalone control plane and the mesh's proxies on this machine",
 		Long: `Run the standalone control plane: the embedded store in the data directory, the
 API that apply, get, describe and delete talk to, the push stream that feeds proxies, and
-an in-process proxy for every virtual node and virtual gateway.
+an in-process proxy for every virtual node and virtual gateway, the workloads, and the
+canary controller (its Prometheus metrics at /metrics on the admin port).
 
 Clients reach a virtual service through the egress listener (--egress-listen), which
 routes by Host header — curl -H 'Host: podinfo.demo' 127.0.0.1:15001/ — or through a
@@ -58,6 +63,7 @@ virtual gateway's listener on its declared port. A token is made in the data dir
 on first start; the CLI reads it from there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.adminSet = cmd.Flags().Changed("admin-listen")
 			return runUp(cmd.Context(), g, f)
 		},
 	}
@@ -66,7 +72,7 @@ on first start; the CLI reads it from there.`,
 	fl.StringVar(&f.streamListen, "stream-listen", "127.0.0.1:7481", "address of the push stream proxies connect to")
 	fl.StringVar(&f.egressListen, "egress-listen", "127.0.0.1:15001", "address of the egress listener that routes by Host to virtual services")
 	fl.StringVar(&f.gatewayHost, "gateway-host", "127.0.0.1", "host virtual gateway listeners bind on (at their declared ports)")
-	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "address serving the in-process proxies' /stats/prometheus (Envoy's admin port)")
+	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "address serving the in-process proxies' /stats/prometheus (Envoy's admin port) and the canary controller's /metrics; with --no-proxies only when given")
 	fl.BoolVar(&f.noProxies, "no-proxies", false, "run no in-process proxies (sidecars connect with canarymesh proxy)")
 	fl.StringVarP(&f.files, "filename", "f", "", "a directory of manifests to apply now and again whenever a file in it changes")
 	return cmd
@@ -152,21 +158,11 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 	}()
 	defer func() { stopSup(); <-supDone }()
 
-	// Without in-process proxies, virtual nodes run sidecars beside their applications:
-	// their local cluster is the application on the listener's port.
-	sync := &controlplane.MeshSync{Store: st, Sink: push, Log: log, Options: mesh.Options{EgressPort: portOf(f.egressListen), Sidecar: f.noProxies}}
-	if !f.noProxies {
-		mgr := local.NewManager(ctx, local.Options{Target: streamLn.Addr().String(), Token: token, Log: log,
-			EgressAddr: f.egressListen, GatewayHost: f.gatewayHost, Version: buildVersion()})
-		defer mgr.Close()
-		sync.OnNodes = mgr.Reconcile
-		adminLn, err := net.Listen("tcp", f.adminListen)
-		if err != nil {
-			return err
-		}
-		srvs.serveHTTP(adminLn, mgr.Handler())
+	stopMesh, err := startMesh(ctx, st, push, srvs, f, streamLn.Addr().String(), token, log)
+	if err != nil {
+		return err
 	}
-	go func() { _ = sync.Run(ctx) }()
+	defer stopMesh()
 
 	if f.files != "" {
 		w := &manifestWatcher{dir: f.files, client: controlplane.NewClient(url, token), out: os.Stderr}
@@ -184,6 +180,42 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 	}
 	log.Info("shutting down")
 	return nil
+}
+
+// startMesh compiles the mesh for the push stream, runs an in-process proxy per node
+// (unless --no-proxies) and the canary controller, and serves the admin port: the
+// proxies' /stats/prometheus and the controller's /metrics. stop ends the controller,
+// then the proxies.
+func startMesh(ctx context.Context, st store.Store, push *stream.Server, srvs *servers, f upFlags, streamAddr, token string, log *slog.Logger) (stop func(), err error) {
+	// Without in-process proxies, virtual nodes run sidecars beside their applications:
+	// their local cluster is the application on the listener's port.
+	sync := &controlplane.MeshSync{Store: st, Sink: push, Log: log, Options: mesh.Options{EgressPort: portOf(f.egressListen), Sidecar: f.noProxies}}
+	admin := http.NewServeMux()
+	var windows builtin.WindowSource
+	closeProxies := func() {}
+	if !f.noProxies {
+		mgr := local.NewManager(ctx, local.Options{Target: streamAddr, Token: token, Log: log,
+			EgressAddr: f.egressListen, GatewayHost: f.gatewayHost, Version: buildVersion()})
+		closeProxies = mgr.Close
+		sync.OnNodes = mgr.Reconcile
+		windows = proxyWindows(mgr)
+		admin.Handle("/", mgr.Handler())
+	}
+	go func() { _ = sync.Run(ctx) }()
+
+	stats, stopCanaries := startCanaries(ctx, st, log, windows)
+	stop = func() { stopCanaries(); closeProxies() }
+	admin.Handle("GET /metrics", stats.Handler())
+	// Without in-process proxies the admin port is left to sidecars, unless asked for.
+	if !f.noProxies || f.adminSet {
+		adminLn, err := net.Listen("tcp", f.adminListen)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		srvs.serveHTTP(adminLn, admin)
+	}
+	return stop, nil
 }
 
 // portOf returns the port of host:port, or 0.

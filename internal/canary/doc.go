@@ -1,9 +1,18 @@
-// Package canary holds the canary analysis: a state machine written as one pure function,
-// Decide, of a Canary (its spec and last persisted status) and what the controller
-// observed since the last step. It returns the new status and the ordered actions that
-// carry it out; the controller persists the status first, then executes the actions, so
-// a restart resumes from the persisted status and never repeats a promotion. Nothing here
-// performs I/O, starts goroutines or reads a clock: time comes in Observations.Now.
+// Package canary holds the canary analysis and the controller that drives it.
+//
+// The analysis is a state machine written as one pure function, Decide, of a Canary (its
+// spec and last persisted status) and what the controller observed since the last step.
+// It returns the new status and the ordered actions that carry it out; the Controller
+// persists the status first, then executes the actions, so a restart resumes from the
+// persisted status and never repeats a promotion. Decide performs no I/O, starts no
+// goroutines and reads no clock: time comes in Observations.Now.
+//
+// The Controller is the thin adapter around it: it watches Canaries (and the Workloads
+// they target), observes through a Target, moves traffic through a Router (MeshRouter,
+// the apex VirtualRouter of this mesh), measures metric checks through a MetricChecker
+// (MeshMetrics: the proxies' built-in windows), calls webhooks, records events and sends
+// alerts. Manual commands arrive as an annotation (RequestCommand) and are consumed in
+// the same write as the status they lead to.
 //
 // The phases are Flagger's:
 //

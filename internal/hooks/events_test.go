@@ -56,3 +56,40 @@ func TestRecorderCountsRepeatsAndPrunes(t *testing.T) {
 		t.Errorf("repeat not counted: %+v", last)
 	}
 }
+
+// Given events written by an earlier Recorder (an earlier process), a new Recorder
+// learns them from the store on its first event and still keeps MaxPerObject.
+func TestRecorderLearnsEarlierEvents(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(ctx, t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := time.Unix(1000, 0)
+	now := func() time.Time { clock = clock.Add(time.Second); return clock }
+	cd := canary()
+	cd.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Canary"))
+	first := &Recorder{Store: st, Now: now, MaxPerObject: 3}
+	for _, msg := range []string{"one", "two", "three"} {
+		if err := first.Record(ctx, cd, v1alpha1.EventTypeNormal, "Synced", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := &Recorder{Store: st, Now: now, MaxPerObject: 3}
+	if err := second.Record(ctx, cd, v1alpha1.EventTypeNormal, "Synced", "four"); err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := st.List(ctx, store.Filter{Kind: "Event", Namespace: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := For(objs, "Canary", "podinfo")
+	if len(evs) != 3 || evs[0].Message != "two" || evs[2].Message != "four" {
+		var got []string
+		for _, ev := range evs {
+			got = append(got, ev.Message)
+		}
+		t.Fatalf("kept %v, want two, three, four", got)
+	}
+}

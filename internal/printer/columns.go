@@ -2,6 +2,8 @@ package printer
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,6 +40,8 @@ var kindColumns = map[string][]Column{
 		{Header: "STATUS", Cell: path("status.phase")},
 		{Header: "WEIGHT", Cell: func(m map[string]any, _ time.Time) string { return orZero(str(m, "status.canaryWeight")) }},
 		{Header: "FAILEDCHECKS", Cell: func(m map[string]any, _ time.Time) string { return orZero(str(m, "status.failedChecks")) }},
+		{Header: "SUCCESS-RATE", Cell: lastMetric("request-success-rate", "%")},
+		{Header: "P99", Cell: lastMetric("request-duration", "ms")},
 		{Header: "TARGET", Wide: true, Cell: func(m map[string]any, _ time.Time) string {
 			return str(m, "spec.targetRef.kind") + "/" + str(m, "spec.targetRef.name")
 		}},
@@ -61,6 +65,24 @@ var kindColumns = map[string][]Column{
 		{Header: "PORT", Cell: path("spec.port")},
 		{Header: "COMMAND", Wide: true, Cell: func(m map[string]any, _ time.Time) string { return joinList(list(m, "spec.command")) }},
 	},
+}
+
+// lastMetric shows the last value of a metric check from status.lastMetrics, with its
+// unit, or "-" before the first measurement (or when it had no data).
+func lastMetric(name, unit string) func(map[string]any, time.Time) string {
+	return func(m map[string]any, _ time.Time) string {
+		for _, r := range list(m, "status.lastMetrics") {
+			if str(r, "name") != name {
+				continue
+			}
+			v, ok := get(r, "value").(float64)
+			if !ok || strings.Contains(str(r, "message"), "no data") || strings.Contains(str(r, "message"), "query failed") {
+				return "-"
+			}
+			return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + unit
+		}
+		return "-"
+	}
 }
 
 func orZero(s string) string {

@@ -10,40 +10,17 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/store"
 )
 
-// Target is what the canary controller drives to release a new version of a target.
-// The canary package will own this interface (DESIGN.md's canary.Target); it lives
-// here until then, next to its standalone implementation, and moves unchanged.
-type Target interface {
-	// Initialize creates <target>-primary from the target when it does not exist yet.
-	Initialize(ctx context.Context, cd *v1alpha1.Canary) error
-	// Revision returns the hash of the target's spec; a change of it is a new release.
-	Revision(ctx context.Context, cd *v1alpha1.Canary) (string, error)
-	// PrimaryRevision returns the target revision the primary was last initialised or
-	// promoted from; empty when unknown.
-	PrimaryRevision(ctx context.Context, cd *v1alpha1.Canary) (string, error)
-	// ScaleCanary sets the target's replicas. 0 parks it, remembering its count;
-	// RestoreReplicas brings that count back.
-	ScaleCanary(ctx context.Context, cd *v1alpha1.Canary, replicas int32) error
-	// Promote copies the target's spec, replicas aside, into the primary.
-	Promote(ctx context.Context, cd *v1alpha1.Canary) error
-	// Rollback parks the target (the primary serves everything again).
-	Rollback(ctx context.Context, cd *v1alpha1.Canary) error
-	// Ready reports whether enough instances of the primary or the canary run the
-	// current revision and are ready, as primaryReadyThreshold and
-	// canaryReadyThreshold ask; message says why not.
-	Ready(ctx context.Context, cd *v1alpha1.Canary, role Role) (ready bool, message string, err error)
-}
-
-// Role is the part a workload plays in a release.
-type Role string
+// Role is the part a workload plays in a release (canary.Role).
+type Role = canary.Role
 
 // Roles, the values of LabelRole.
 const (
-	RolePrimary Role = "primary"
-	RoleCanary  Role = "canary"
+	RolePrimary = canary.RolePrimary
+	RoleCanary  = canary.RoleCanary
 )
 
 // The label scheme, as Flagger's, so virtual nodes tell the two apart:
@@ -69,18 +46,18 @@ const (
 var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
 // RestoreReplicas asks ScaleCanary for the count the target had before it was parked.
-const RestoreReplicas int32 = -1
+const RestoreReplicas = canary.RestoreReplicas
 
-// ErrTargetNotFound: the Canary's targetRef names no Workload.
-var ErrTargetNotFound = errors.New("target not found")
+// ErrTargetNotFound: the Canary's targetRef names no Workload (canary.ErrTargetNotFound).
+var ErrTargetNotFound = canary.ErrTargetNotFound
 
-// WorkloadTarget is the Target of standalone mode: Workload objects in a store, which
+// WorkloadTarget is the canary.Target of standalone mode: Workload objects in a store, which
 // the Supervisor runs.
 type WorkloadTarget struct {
 	Store store.Store
 }
 
-var _ Target = (*WorkloadTarget)(nil)
+var _ canary.Target = (*WorkloadTarget)(nil)
 
 // PrimaryName returns the name of the target's primary.
 func PrimaryName(target string) string { return target + "-primary" }
@@ -100,7 +77,7 @@ func (t *WorkloadTarget) get(ctx context.Context, ns, name string) (*v1alpha1.Wo
 func (t *WorkloadTarget) target(ctx context.Context, cd *v1alpha1.Canary) (*v1alpha1.Workload, error) {
 	ref := cd.Spec.TargetRef
 	if ref.Kind != "" && ref.Kind != "Workload" {
-		return nil, fmt.Errorf("canary %s/%s: targetRef kind %q is not Workload, the only kind standalone mode runs", cd.Namespace, cd.Name, ref.Kind)
+		return nil, fmt.Errorf("canary %s/%s: targetRef kind %q is not Workload, the only kind standalone mode runs: %w", cd.Namespace, cd.Name, ref.Kind, ErrTargetNotFound)
 	}
 	w, err := t.get(ctx, cd.Namespace, ref.Name)
 	if errors.Is(err, store.ErrNotFound) {

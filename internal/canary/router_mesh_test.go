@@ -1,0 +1,183 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/internal/store"
+	"github.com/canarymesh/canarymesh/internal/store/bolt"
+)
+
+func newStore(t *testing.T) *bolt.Store {
+	t.Helper()
+	st, err := bolt.Open(context.Background(), t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func apexRouter(t *testing.T, st store.Store) *v1alpha1.VirtualRouter {
+	t.Helper()
+	o, err := st.Get(context.Background(), store.Key{Kind: "VirtualRouter", Namespace: "demo", Name: "podinfo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.(*v1alpha1.VirtualRouter)
+}
+
+func TestRetryPolicyMapsEnvoyNames(t *testing.T) {
+	tests := []struct {
+		retryOn  string
+		http     []v1alpha1.HTTPRetryPolicyEvent
+		tcp      []v1alpha1.TCPRetryPolicyEvent
+		errorHas string
+	}{
+		{retryOn: "gateway-error,client-error,stream-error", http: []v1alpha1.HTTPRetryPolicyEvent{"gateway-error", "client-error", "stream-error"}},
+		{retryOn: "5xx, connect-failure", http: []v1alpha1.HTTPRetryPolicyEvent{"server-error"}, tcp: []v1alpha1.TCPRetryPolicyEvent{"connection-error"}},
+		{retryOn: "", http: []v1alpha1.HTTPRetryPolicyEvent{"server-error", "client-error", "gateway-error"}},
+		{retryOn: "reset", errorHas: `"reset" has no App Mesh equivalent`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.retryOn, func(t *testing.T) {
+			p, err := retryPolicy(&v1alpha1.HTTPRetry{Attempts: 2, PerTryTimeout: "250ms", RetryOn: tt.retryOn}, nil)
+			if tt.errorHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errorHas) {
+					t.Fatalf("err = %v, want %q", err, tt.errorHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.MaxRetries != 2 || p.PerRetryTimeout.Value != 250 || p.PerRetryTimeout.Unit != "ms" ||
+				strings.Join(toStrings(p.HTTPRetryEvents), ",") != strings.Join(toStrings(tt.http), ",") ||
+				strings.Join(toStrings(p.TCPRetryEvents), ",") != strings.Join(toStrings(tt.tcp), ",") {
+				t.Errorf("policy %+v", p)
+			}
+		})
+	}
+}
+
+func toStrings[T ~string](l []T) []string {
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = string(v)
+	}
+	return out
+}
+
+// Given a gRPC Canary, the router makes grpc listeners and a grpcRoute with its timeout.
+func TestMeshRouterGRPC(t *testing.T) {
+	st := newStore(t)
+	r := &MeshRouter{Store: st}
+	cd := seedCanary()
+	cd.Spec.Service.PortName = "grpc"
+	cd.Spec.Service.Timeout = "15s"
+	if err := r.Initialize(context.Background(), cd); err != nil {
+		t.Fatal(err)
+	}
+	vr := apexRouter(t, st)
+	route := vr.Spec.Routes[0]
+	if vr.Spec.Listeners[0].PortMapping.Protocol != "grpc" || route.GRPCRoute == nil || route.HTTPRoute != nil ||
+		route.GRPCRoute.Timeout.PerRequest.Value != 15000 {
+		t.Errorf("router %+v", vr.Spec)
+	}
+}
+
+// Given the apex router, A/B matches become routes ahead of the weighted one that send
+// matching requests (a cookie through the cookie header) to the canary; weights and
+// matches survive a re-initialisation after a spec change; an empty match removes them.
+func TestMeshRouterMatchAndWeights(t *testing.T) {
+	st := newStore(t)
+	r := &MeshRouter{Store: st}
+	ctx := context.Background()
+	cd := seedCanary()
+	if err := r.Initialize(ctx, cd); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetWeights(ctx, cd, 70, 30, false); err != nil {
+		t.Fatal(err)
+	}
+	match := []v1alpha1.HTTPMatchRequest{
+		{Headers: map[string]v1alpha1.StringMatch{"x-canary": {Exact: "insider"}}},
+		{Headers: map[string]v1alpha1.StringMatch{"cookie": {Regex: "^(.*?;)?(canary=always)(;.*)?$"}}},
+	}
+	if err := r.SetMatch(ctx, cd, match); err != nil {
+		t.Fatal(err)
+	}
+	cd.Spec.Analysis.Match = match
+	cd.Spec.Service.Timeout = "5s"
+	if err := r.Initialize(ctx, cd); err != nil {
+		t.Fatal(err)
+	}
+	vr := apexRouter(t, st)
+	if len(vr.Spec.Routes) != 3 {
+		t.Fatalf("routes %+v", vr.Spec.Routes)
+	}
+	first, second, main := vr.Spec.Routes[0], vr.Spec.Routes[1], vr.Spec.Routes[2]
+	if first.Name != "podinfo-match" || *first.Priority != 0 || first.HTTPRoute.Match.Headers[0].Name != "x-canary" ||
+		*first.HTTPRoute.Match.Headers[0].Match.Exact != "insider" || first.HTTPRoute.Action.WeightedTargets[1].Weight != 100 ||
+		first.HTTPRoute.Timeout.PerRequest.Value != 5000 {
+		t.Errorf("first match route %+v", first.HTTPRoute)
+	}
+	if second.Name != "podinfo-match-1" || *second.Priority != 1 || second.HTTPRoute.Match.Headers[0].Name != "cookie" ||
+		*second.HTTPRoute.Match.Headers[0].Match.Regex != "^(.*?;)?(canary=always)(;.*)?$" {
+		t.Errorf("cookie match route %+v", second.HTTPRoute)
+	}
+	if main.Name != "podinfo-route" || main.Priority != nil || main.HTTPRoute.Timeout.PerRequest.Value != 5000 {
+		t.Errorf("weighted route %+v", main)
+	}
+	if w := main.HTTPRoute.Action.WeightedTargets; w[0].Weight != 70 || w[1].Weight != 30 {
+		t.Errorf("weights after re-initialisation %+v, want 70/30 kept", w)
+	}
+	if err := r.SetMatch(ctx, cd, nil); err != nil {
+		t.Fatal(err)
+	}
+	if routes := apexRouter(t, st).Spec.Routes; len(routes) != 1 || routes[0].Name != "podinfo-route" {
+		t.Errorf("routes after removing the match: %+v", routes)
+	}
+}
+
+// Mirroring is not in the proxies: the weights are still set and the error says so.
+func TestMeshRouterMirrorUnsupported(t *testing.T) {
+	st := newStore(t)
+	r := &MeshRouter{Store: st}
+	cd := seedCanary()
+	err := r.SetWeights(context.Background(), cd, 100, 0, true)
+	if !errors.Is(err, ErrMirrorUnsupported) {
+		t.Fatalf("err = %v, want ErrMirrorUnsupported", err)
+	}
+	if vr := apexRouter(t, st); vr.Spec.Routes[0].HTTPRoute.Action.WeightedTargets[0].Weight != 100 {
+		t.Errorf("router not made before mirroring was refused: %+v", vr.Spec)
+	}
+}
+
+// Objects another Canary made are not taken over; unowned ones are adopted.
+func TestMeshRouterOwnership(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	vs := &v1alpha1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: "demo",
+		Annotations: map[string]string{AnnotationOwner: "Canary/demo/other"}}}
+	if _, err := st.Create(ctx, vs); err != nil {
+		t.Fatal(err)
+	}
+	err := (&MeshRouter{Store: st}).Initialize(ctx, seedCanary())
+	if err == nil || !strings.Contains(err.Error(), "belongs to Canary/demo/other") {
+		t.Fatalf("err = %v, want a refusal naming the owner", err)
+	}
+	o, _ := st.Get(ctx, store.Key{Kind: "VirtualService", Namespace: "demo", Name: "podinfo-canary"})
+	o.SetAnnotations(nil)
+	if _, err := st.Update(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&MeshRouter{Store: st}).Initialize(ctx, seedCanary()); err != nil {
+		t.Fatalf("an unowned object is adopted: %v", err)
+	}
+}
