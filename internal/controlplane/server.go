@@ -320,6 +320,14 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, rp resourceP
 			return
 		}
 		from = n
+	} else {
+		// No resourceVersion: changes from now on, as Kubernetes does.
+		_, rv, err := s.store.List(r.Context(), store.Filter{Kind: rp.kind.Kind, Namespace: rp.namespace})
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		from = rv
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

@@ -89,9 +89,11 @@ type Store interface {
 	// together or, if fn returns an error, none does. fn must use only tx: calling the
 	// Store from inside fn may deadlock.
 	Txn(ctx context.Context, fn func(tx Tx) error) error
-	// Watch streams every change after resourceVersion from (0: only new changes). The
-	// channel closes when ctx ends, the store closes, or the consumer falls too far
-	// behind; the consumer then resumes from the last resourceVersion it saw.
+	// Watch streams every change after resourceVersion from, replayed from history, then
+	// live. From 0 replays all kept history — what List→Watch needs when the List found
+	// an empty store; ErrGone when that history was compacted. The channel closes when
+	// ctx ends, the store closes, or the consumer falls too far behind; the consumer then
+	// resumes from the last resourceVersion it saw.
 	Watch(ctx context.Context, f Filter, from uint64) (<-chan Event, error)
 	// Close releases the store; pending watches end.
 	Close() error

@@ -81,30 +81,44 @@ func rollAndWatch(t *testing.T, h *harness, name string, edit func(w *v1alpha1.W
 	var w *v1alpha1.Workload
 	waitFor(t, 60*time.Second, func() (bool, string) {
 		polls++
-		w = h.get(name)
-		if w.Status.ReadyReplicas < 1 {
-			t.Fatalf("no ready instance during the roll: %s", describe(w))
-		}
-		answered := false
+		// The stored status lags the processes a little (an instance is stopped a
+		// moment before its status says so), so a gap must last a second to count.
 		var errs []string
-		for _, in := range w.Status.Instances {
-			if !in.Ready {
-				continue
-			}
-			if _, err := fetch(in.Port, "/readyz"); err == nil {
-				answered = true
+		for attempt := 0; attempt < 5; attempt++ {
+			w = h.get(name)
+			if w.Status.ReadyReplicas < 1 {
+				errs = append(errs, "no instance listed ready: "+describe(w))
+			} else if answered, e := readyOneAnswers(w); answered {
+				errs = nil
 				break
 			} else {
-				errs = append(errs, err.Error())
+				errs = append(errs, e...)
 			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if !answered {
-			t.Fatalf("no instance listed ready answers: %s: %v", describe(w), errs)
+		if errs != nil {
+			t.Fatalf("no ready instance answered for a second during the roll: %s: %v", describe(w), errs)
 		}
 		return allReady(w), describe(w)
 	})
 	t.Logf("roll observed over %d polls", polls)
 	return w
+}
+
+// readyOneAnswers reports whether one instance listed ready answers its probe.
+func readyOneAnswers(w *v1alpha1.Workload) (bool, []string) {
+	var errs []string
+	for _, in := range w.Status.Instances {
+		if !in.Ready {
+			continue
+		}
+		if _, err := fetch(in.Port, "/readyz"); err == nil {
+			return true, nil
+		} else {
+			errs = append(errs, err.Error())
+		}
+	}
+	return false, errs
 }
 
 func TestRollingUpdateKeepsAReadyInstance(t *testing.T) {

@@ -41,12 +41,10 @@ func (s *Store) Watch(ctx context.Context, f store.Filter, from uint64) (<-chan 
 	if !s.subscribe(w) {
 		return nil, store.ErrClosed
 	}
-	if from > 0 {
-		if err := s.checkFrom(from); err != nil {
-			s.unsubscribe(w)
-			s.wg.Done()
-			return nil, err
-		}
+	if err := s.checkFrom(from); err != nil {
+		s.unsubscribe(w)
+		s.wg.Done()
+		return nil, err
 	}
 	go s.run(ctx, w, from)
 	return w.out, nil
@@ -125,25 +123,23 @@ func (s *Store) run(ctx context.Context, w *watcher, from uint64) {
 	defer close(w.out)
 	defer s.unsubscribe(w)
 	last := from
-	if from > 0 {
-		for {
-			recs, scanned, err := s.readHistory(w.m, last)
-			if err != nil {
-				if !errors.Is(err, store.ErrClosed) {
-					s.log.Warn("watch replay stopped", "after", last, "err", err)
-				}
+	for {
+		recs, scanned, err := s.readHistory(w.m, last)
+		if err != nil {
+			if !errors.Is(err, store.ErrClosed) {
+				s.log.Warn("watch replay stopped", "after", last, "err", err)
+			}
+			return
+		}
+		for _, r := range recs {
+			if !s.send(ctx, w, r) {
 				return
 			}
-			for _, r := range recs {
-				if !s.send(ctx, w, r) {
-					return
-				}
-			}
-			if scanned == last {
-				break
-			}
-			last = scanned
 		}
+		if scanned == last {
+			break
+		}
+		last = scanned
 	}
 	for {
 		select {

@@ -70,10 +70,16 @@ func marker(t *testing.T, s store.Store, name string) uint64 {
 	return rv(t, mustCreate(t, s, mesh(name)))
 }
 
-func TestWatchFromZeroSeesOnlyNewChanges(t *testing.T) {
+// From 0 replays all history: a List that found an empty store and a Watch from its
+// resourceVersion 0 must not lose what was created in between.
+func TestWatchFromZeroReplaysAllHistory(t *testing.T) {
 	s := newStore(t)
+	_, rv, err := s.List(t.Context(), store.Filter{})
+	if err != nil || rv != 0 {
+		t.Fatalf("empty store lists at %d, %v", rv, err)
+	}
 	mustCreate(t, s, mesh("old"))
-	events, err := s.Watch(t.Context(), store.Filter{}, 0)
+	events, err := s.Watch(t.Context(), store.Filter{}, rv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +91,7 @@ func TestWatchFromZeroSeesOnlyNewChanges(t *testing.T) {
 	if _, err := s.Delete(t.Context(), meshKey("new"), ""); err != nil {
 		t.Fatal(err)
 	}
-	expectEvents(t, events, seen{store.Added, "new", 2}, seen{store.Modified, "new", 3}, seen{store.Deleted, "new", 4})
+	expectEvents(t, events, seen{store.Added, "old", 1}, seen{store.Added, "new", 2}, seen{store.Modified, "new", 3}, seen{store.Deleted, "new", 4})
 }
 
 func TestWatchReplaysFromRevision(t *testing.T) {
