@@ -206,22 +206,29 @@ type logEntry struct {
 	values       []string // the REQ/RESP captures, in f.captures order
 }
 
+// logBase is the part of an access log entry every front end fills the same way.
+func (t *tally) logBase(end time.Time) logEntry {
+	e := logEntry{f: t.lc.logFmt, start: t.start, dur: end.Sub(t.start), upstreamTime: t.upstreamTime,
+		code: t.code, flags: t.flags, bytesOut: t.bytesOut}
+	if t.ep != nil {
+		e.upstreamHost = t.ep.addr
+	}
+	if t.up != nil {
+		e.cluster = t.up.stats.name
+	}
+	if t.route != nil {
+		e.route = t.route.name
+	}
+	return e
+}
+
 func (x *exchange) logEntry(end time.Time) logEntry {
-	f := x.lc.logFmt
-	e := logEntry{f: f, start: x.start, dur: end.Sub(x.start), upstreamTime: x.upstreamTime,
-		proto: x.r.Proto, code: x.code, flags: x.flags, bytesOut: x.bytesOut, remote: x.r.RemoteAddr}
+	e := x.logBase(end)
+	e.proto, e.remote = x.r.Proto, x.r.RemoteAddr
 	if x.r.ContentLength > 0 {
 		e.bytesIn = x.r.ContentLength
 	}
-	if x.ep != nil {
-		e.upstreamHost = x.ep.addr
-	}
-	if x.up != nil {
-		e.cluster = x.up.stats.name
-	}
-	if x.route != nil {
-		e.route = x.route.name
-	}
+	f := e.f
 	e.values = make([]string, len(f.captures))
 	for i, s := range f.captures {
 		v := x.capture(s.op, s.name)

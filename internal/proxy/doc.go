@@ -7,7 +7,10 @@
 //	                    ─▶ open new sockets ─▶ apply upstreams ─▶ swap each listener's
 //	                       atomic pointer ─▶ close what the snapshot dropped
 //
-//	request ─▶ listener ─▶ config := pointer.Load()      (once; the request keeps it)
+//	request ─▶ listener ─▶ front end: plain HTTP/1.1 on a plain listener ─▶ fast path
+//	              │                      (fast.go; everything else ─▶ net/http server)
+//	              ▼
+//	           config := pointer.Load()      (once; the request keeps it)
 //	              │
 //	              ├─ ingress ──────────────▶ the local application's route
 //	              └─ egress / gateway ─▶ host table (Host) ─▶ first matching route
@@ -22,9 +25,14 @@
 //
 // The engine — matching (match.go), picking (pick.go), upstream state, outlier
 // detection, health checks, DNS, metrics and windows — knows nothing of net/http's
-// server side; exchange.go, forward.go and upgrade.go are the HTTP plumbing around it,
-// so a purpose-built HTTP/1.1 front end can reuse the engine as it is. Route matching,
-// the weighted pick and the endpoint pick do not allocate (see the benchmarks).
+// server side. Two front ends drive it and account requests the same way (tally in
+// exchange.go): net/http's (exchange.go, forward.go, upgrade.go), which serves TLS,
+// HTTP/2, h2c, gRPC and upgrades, and the HTTP/1.1 fast path (fast*.go), which serves
+// plain keep-alive HTTP/1.1 to HTTP/1.1 clusters with its own connection loop, an
+// in-place parser and upstream connections pooled per endpoint, without allocating.
+// A connection it does not take goes to net/http with the bytes read so far, so every
+// request net/http served before is served as before. Route matching, the weighted
+// pick and the endpoint pick do not allocate (see the benchmarks).
 //
 // Upstream state (connections, ejections, health, counters) is keyed by cluster and
 // survives snapshots that keep the cluster; counters are never reset.

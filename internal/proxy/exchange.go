@@ -7,23 +7,17 @@ import (
 	"time"
 )
 
-// exchange is one downstream request on its way through the proxy: the routing decision,
-// the upstream it went to, and what happened, for metrics and the access log.
-type exchange struct {
+// tally is what one request did, as metrics and the access log count it. Both front
+// ends (net/http's and the HTTP/1.1 fast path) fill one and account it the same way.
+type tally struct {
 	p     *Proxy
-	l     *listenerRT
 	lc    *listenerConfig
-	w     http.ResponseWriter
-	r     *http.Request
-	req   request
 	start time.Time
 
 	route *route
 	tgt   *target
 	up    *upstream
 	ep    *endpoint // the endpoint of the last attempt
-	lim   *limiter  // the pool slot held by the last attempt, if any
-	body  *replayBody
 
 	code         int    // status sent downstream; 499 when the client left first
 	outcome      int    // for metrics: code, or a gRPC status as its HTTP-like class
@@ -32,12 +26,25 @@ type exchange struct {
 	upstreamTime time.Duration
 	bytesOut     int64
 	retried      bool
-	wroteHead    bool
+}
+
+// exchange is one downstream request on its way through the net/http front end: the
+// routing decision, the upstream it went to, and what happened.
+type exchange struct {
+	tally
+	l    *listenerRT
+	w    http.ResponseWriter
+	r    *http.Request
+	req  request
+	lim  *limiter // the pool slot held by the last attempt, if any
+	body *replayBody
+
+	wroteHead bool
 }
 
 // serveHTTP is the request path: route, pick, forward, account.
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, l *listenerRT, lc *listenerConfig) {
-	x := &exchange{p: p, l: l, lc: lc, w: w, r: r, start: p.now()}
+	x := &exchange{tally: tally{p: p, lc: lc, start: p.now()}, l: l, w: w, r: r}
 	defer x.finish()
 	if lim := l.limiter.Load(); lim.slots != nil {
 		if err := lim.acquire(r.Context(), &lc.stats.pending); err != nil {
@@ -172,43 +179,48 @@ func (x *exchange) localReply(code int, flag, body string) {
 	}
 }
 
-// finish accounts for the exchange: cluster, route and listener series, the virtual
-// node's window, outlier detection, and the access log.
+// finish accounts for the exchange and hands its access log line to the writer.
 func (x *exchange) finish() {
 	x.releaseSlot()
 	if x.body != nil {
 		x.body.release()
 	}
 	end := x.p.now()
-	outcome := x.outcome
-	if outcome == 0 {
-		outcome = x.code
-	}
-	if x.up != nil && outcome != 499 {
-		st := x.up.stats
-		st.rq.add(outcome)
-		st.rqTotal.Add(1)
-		latency := end.Sub(x.start)
-		if x.upstreamTime > 0 {
-			st.rqTime.observe(x.upstreamTime)
-			latency = x.upstreamTime
-		}
-		x.up.window.record(end, outcome, latency)
-		if x.retried && outcome < 500 {
-			st.rqRetrySuccess.Add(1)
-		}
-		x.up.observe(x.ep, outcome)
-	}
-	if x.tgt != nil && x.tgt.stats != nil {
-		x.tgt.stats.codes.add(outcome)
-		x.tgt.stats.duration.observe(end.Sub(x.start))
-	}
-	x.lc.stats.response(x.code)
-	if outcome == 499 {
-		x.lc.stats.clientClosed.Add(1)
-	}
+	x.account(end)
 	if x.lc.logSink != nil {
 		x.lc.logSink.send(x.logEntry(end))
+	}
+}
+
+// account counts a finished request: cluster, route and listener series, the virtual
+// node's window and outlier detection. It does not allocate.
+func (t *tally) account(end time.Time) {
+	outcome := t.outcome
+	if outcome == 0 {
+		outcome = t.code
+	}
+	if t.up != nil && outcome != 499 {
+		st := t.up.stats
+		st.rq.add(outcome)
+		st.rqTotal.Add(1)
+		latency := end.Sub(t.start)
+		if t.upstreamTime > 0 {
+			st.rqTime.observe(t.upstreamTime)
+			latency = t.upstreamTime
+		}
+		t.up.window.record(end, outcome, latency)
+		if t.retried && outcome < 500 {
+			st.rqRetrySuccess.Add(1)
+		}
+		t.up.observe(t.ep, outcome)
+	}
+	if t.tgt != nil && t.tgt.stats != nil {
+		t.tgt.stats.codes.add(outcome)
+		t.tgt.stats.duration.observe(end.Sub(t.start))
+	}
+	t.lc.stats.response(t.code)
+	if outcome == 499 {
+		t.lc.stats.clientClosed.Add(1)
 	}
 }
 

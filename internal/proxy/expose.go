@@ -207,6 +207,10 @@ func writeListenerMetrics(e *expo, listeners []*listenerStats) {
 	for _, l := range listeners {
 		e.sample("canarymesh_http_downstream_rq_client_closed_total", u64(l.clientClosed.Load()), pn, l.prefix)
 	}
+	e.family("canarymesh_http_downstream_cx_handed_over_total", "counter", "Connections the HTTP/1.1 fast path handed to net/http (h2c, upgrades, Expect, oversized or malformed heads, ...).")
+	for _, l := range listeners {
+		e.sample("canarymesh_http_downstream_cx_handed_over_total", u64(l.handedOver.Load()), pn, l.prefix)
+	}
 }
 
 func writeListenerPoolMetrics(e *expo, listeners []*listenerStats) {

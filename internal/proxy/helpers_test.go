@@ -171,7 +171,7 @@ func rawRequest(t *testing.T, addr net.Addr, raw string) string {
 
 // rawBackend accepts connections and hands each to serve, for backends that misbehave
 // below HTTP.
-func rawBackend(t *testing.T, serve func(net.Conn)) string {
+func rawBackend(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	DNSRefresh time.Duration
 	// Now is the clock of windows and outlier detection; time.Now by default.
 	Now func() time.Time
+	// NoFastPath serves plain HTTP/1.1 with net/http only, for benchmarks that compare
+	// the two front ends (see fast.go).
+	NoFastPath bool
 }
 
 // ErrClosed is returned by Update after Close.
@@ -46,6 +49,8 @@ type Proxy struct {
 	stats      *registry
 	logs       *accessLogs
 	ids        requestIDs
+	noFast     bool
+	realClock  bool // now is time.Now: the fast path reuses its readings
 	version    atomic.Uint64
 
 	mu        sync.Mutex // serialises Update and Close
@@ -57,7 +62,7 @@ type Proxy struct {
 // New returns a proxy with no listeners; it serves once Update gives it a snapshot.
 func New(opts Options) *Proxy {
 	p := &Proxy{log: opts.Logger, bind: opts.Bind, tlsFor: opts.TLS, now: opts.Now,
-		dnsRefresh: opts.DNSRefresh, stats: newRegistry(),
+		dnsRefresh: opts.DNSRefresh, stats: newRegistry(), noFast: opts.NoFastPath,
 		listeners: map[string]*listenerRT{}, upstreams: map[upstreamKey]*upstream{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -69,7 +74,7 @@ func New(opts Options) *Proxy {
 		p.tlsFor = func(snapshot.Listener) *tls.Config { return nil }
 	}
 	if p.now == nil {
-		p.now = time.Now
+		p.now, p.realClock = time.Now, true
 	}
 	if p.dnsRefresh <= 0 {
 		p.dnsRefresh = 5 * time.Second

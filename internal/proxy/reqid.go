@@ -21,6 +21,13 @@ func (g *requestIDs) init() {
 }
 
 func (g *requestIDs) next() string {
+	var out [36]byte
+	return string(g.appendNext(out[:0]))
+}
+
+// appendNext appends a new ID to dst, for front ends that write it straight into a
+// request head.
+func (g *requestIDs) appendNext(dst []byte) []byte {
 	var b [16]byte
 	copy(b[:8], g.prefix[:])
 	binary.BigEndian.PutUint64(b[8:], g.seq.Add(1))
@@ -35,5 +42,5 @@ func (g *requestIDs) next() string {
 	hex.Encode(out[19:23], b[8:10])
 	out[23] = '-'
 	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
+	return append(dst, out[:]...)
 }

@@ -116,10 +116,17 @@ func classify(res *http.Response, err error, tryCtx context.Context) attempt {
 }
 
 func classifyResponse(res *http.Response) attempt {
-	a := attempt{code: res.StatusCode}
-	if g, ok := grpcStatus(res.Header); ok && isGRPC(res.Header) {
-		a.code = grpcHTTPCode(g)
-		a.events = grpcEvent(g)
+	g, ok := grpcStatus(res.Header)
+	return classifyStatus(res.StatusCode, g, ok && isGRPC(res.Header))
+}
+
+// classifyStatus is classifyResponse for a status and, when grpc is true, the
+// grpc-status of a trailers-only gRPC response.
+func classifyStatus(status, grpcCode int, grpc bool) attempt {
+	a := attempt{code: status}
+	if grpc {
+		a.code = grpcHTTPCode(grpcCode)
+		a.events = grpcEvent(grpcCode)
 	}
 	switch {
 	case a.code == 502 || a.code == 503 || a.code == 504:

@@ -40,6 +40,14 @@ type listenerRT struct {
 	stopped bool
 	wg      sync.WaitGroup
 	once    sync.Once
+
+	// The HTTP/1.1 fast path (fast.go), on plain HTTP listeners: net/http serves the
+	// connections it hands over through fast.
+	fast     *handoffListener
+	idle     time.Duration // between requests on a connection
+	stopping atomic.Bool
+	fconns   map[*fconn]struct{} // guarded by mu
+	fwg      sync.WaitGroup
 }
 
 func (l *listenerRT) compatible(spec snapshot.Listener, addr string, tlsConf *tls.Config) bool {
@@ -81,6 +89,10 @@ func (p *Proxy) listen(spec snapshot.Listener, addr string, tlsConf *tls.Config)
 	l.setTLS(tlsConf)
 	if !l.isTCP {
 		l.srv = p.newServer(l, spec, tlsConf)
+		l.idle = l.srv.IdleTimeout
+		if !l.isTLS && !p.noFast {
+			l.fast = newHandoffListener(ln.Addr())
+		}
 	}
 	return l, nil
 }
@@ -111,7 +123,10 @@ func (p *Proxy) newServer(l *listenerRT, spec snapshot.Listener, tlsConf *tls.Co
 	return srv
 }
 
-func (l *listenerRT) connState(_ net.Conn, s http.ConnState) {
+func (l *listenerRT) connState(c net.Conn, s http.ConnState) {
+	if _, ok := c.(*handedConn); ok {
+		return // counted by the fast path, which accepted it
+	}
 	st := l.cfg.Load().stats
 	switch s {
 	case http.StateNew:
@@ -136,6 +151,13 @@ func (l *listenerRT) serve() {
 			l.serveTCP()
 		case l.isTLS:
 			l.srv.ServeTLS(l.ln, "", "")
+		case l.fast != nil:
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				l.srv.Serve(l.fast)
+			}()
+			l.acceptFast()
 		default:
 			l.srv.Serve(l.ln)
 		}
@@ -163,10 +185,17 @@ func (l *listenerRT) close(grace time.Duration) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
+		if l.fast != nil {
+			l.ln.Close()
+			l.stopFast()
+		}
 		if err := l.srv.Shutdown(ctx); err != nil {
 			l.srv.Close()
 		}
-		l.ln.Close()                          // Shutdown closes it too, unless serving never started
+		l.ln.Close() // Shutdown closes it too, unless serving never started
+		if l.fast != nil {
+			l.waitFast(time.Until(deadline(ctx)))
+		}
 		l.closeTCP(time.Until(deadline(ctx))) // upgraded connections, which Shutdown does not track
 	})
 }

@@ -144,6 +144,7 @@ type listenerStats struct {
 	clientClosed atomic.Uint64 // requests whose client went away first (logged as 499)
 	pending      atomic.Int64  // requests waiting for the listener's connection pool
 	overflow     atomic.Uint64 // requests refused by the listener's connection pool
+	handedOver   atomic.Uint64 // connections the HTTP/1.1 fast path gave to net/http
 }
 
 func (l *listenerStats) response(code int) {

@@ -60,6 +60,8 @@ type endpoint struct {
 
 	consecutive5xx atomic.Int32
 
+	pool connPool // the fast path's idle connections
+
 	// Guarded by up.mu.
 	timesEjected int
 	lastReturn   time.Time
@@ -229,6 +231,7 @@ func (u *upstream) reconcileLocked() {
 
 func (u *upstream) removeLocked(ep *endpoint) {
 	delete(u.endpoints, ep.addr)
+	ep.pool.close()
 	u.stopHealthLocked(ep)
 	if ep.ejectTimer != nil {
 		ep.ejectTimer.Stop()
