@@ -42,6 +42,11 @@ type Controller struct {
 	Clock Clock
 	// Workers is how many canaries run at once (default 8): a slow webhook holds one.
 	Workers int
+	// OnRun, when set, is told after each run of a canary when the run was due, when it
+	// started and whether it took the analysis step. It measures the controller's
+	// backlog (bench/controller) and changes nothing it does; it is called from the
+	// workers, so it must be quick and safe for concurrent use.
+	OnRun func(RunTiming)
 
 	queue *queue
 
@@ -76,6 +81,27 @@ type canaryState struct {
 	target string
 	// phase is the last persisted phase, for the stats.
 	phase v1alpha1.CanaryPhase
+	// due and wait are when the pending run was asked for and the delay it was asked
+	// with, and round whether the last run took the analysis step, for OnRun.
+	due   time.Time
+	wait  time.Duration
+	round bool
+}
+
+// RunTiming is when a run of a canary started against when it was due, for OnRun.
+type RunTiming struct {
+	Canary store.Key
+	// Due is when the run was asked for: when its timer was set to fire (Wait > 0), or
+	// when it was queued to run at once (Wait 0). It is zero for a run that something
+	// else caused (a watch event, the start) before any was due.
+	Due  time.Time
+	Wait time.Duration
+	// Start is when the run began, on the controller's clock.
+	Start time.Time
+	// Round is true when the run took the paced step of an analysis: it asked for a
+	// round of checks, or judged at once one that needed none. A round is due an
+	// interval after the previous one started.
+	Round bool
 }
 
 const (
@@ -131,9 +157,16 @@ func (c *Controller) work(ctx context.Context) {
 			return
 		}
 		if ctx.Err() == nil {
+			var t RunTiming
+			if c.OnRun != nil {
+				t = c.timing(k)
+			}
 			begin := time.Now()
 			after, again := c.reconcile(ctx, k)
 			c.Stats.observeRun(k, time.Since(begin))
+			if c.OnRun != nil {
+				c.OnRun(c.timed(t))
+			}
 			if again && ctx.Err() == nil {
 				c.schedule(k, after)
 			}
@@ -155,11 +188,52 @@ func (c *Controller) schedule(k store.Key, d time.Duration) {
 		st.stop()
 		st.stop = nil
 	}
+	if c.OnRun != nil {
+		st.due, st.wait = c.Clock.Now().Add(max(d, 0)), max(d, 0)
+	}
 	if d <= 0 {
 		c.queue.add(k)
 		return
 	}
 	st.stop = c.Clock.AfterFunc(d, func() { c.queue.add(k) })
+}
+
+// timing is OnRun's view of the run of k starting now; it consumes the due time once
+// that time has come.
+func (c *Controller) timing(k store.Key) RunTiming {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := RunTiming{Canary: k, Start: c.Clock.Now()}
+	st := c.canaries[k]
+	if st == nil {
+		return t
+	}
+	st.round = false
+	if !st.due.IsZero() && !t.Start.Before(st.due) {
+		t.Due, t.Wait = st.due, st.wait
+		st.due, st.wait = time.Time{}, 0
+	}
+	return t
+}
+
+// timed completes t once its run is over.
+func (c *Controller) timed(t RunTiming) RunTiming {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.canaries[t.Canary]; st != nil {
+		t.Round = st.round
+	}
+	return t
+}
+
+// tookStep reports whether a decision took the paced step of an analysis: asked for a
+// round of checks, or judged at once a round that needed none. Judging the checks asked
+// for is the same step, not a new one.
+func tookStep(old, next *v1alpha1.CanaryStatus, now time.Time) bool {
+	if old.ChecksRequestedTime != nil || !inAnalysis(old.Phase) {
+		return false
+	}
+	return next.ChecksRequestedTime != nil || next.LastStepTime != nil && next.LastStepTime.Time.Equal(now)
 }
 
 // state returns the state of k, new when k is unknown or names another object (a

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/internal/canary"
@@ -198,4 +200,56 @@ func TestDeletionWithoutRevertLeavesThePrimary(t *testing.T) {
 	h.tick()
 	h.workload("podinfo-primary")
 	h.get("VirtualRouter", "podinfo")
+}
+
+// Given a controller with OnRun, when a release is analysed, then every run asked for
+// is reported with the time it was due, never after it started and no later than the
+// fake clock's step, and the runs that started the analysis' rounds are marked, an
+// interval or more apart.
+func TestOnRunReportsWhenRunsWereDue(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	var timings []canary.RunTiming
+	h.onRun = func(rt canary.RunTiming) {
+		mu.Lock()
+		defer mu.Unlock()
+		timings = append(timings, rt)
+	}
+	h.windows.set("demo/podinfo-canary", healthy)
+	h.initialized(seedCanary())
+	h.release("3.1.1")
+	h.until("Succeeded", 40, func() bool { return h.canary().Status.Phase == v1alpha1.CanaryPhaseSucceeded })
+
+	mu.Lock()
+	defer mu.Unlock()
+	paced, atOnce := 0, 0
+	var steps []time.Time
+	for _, rt := range timings {
+		if rt.Round {
+			steps = append(steps, rt.Start)
+		}
+		if rt.Due.IsZero() {
+			continue
+		}
+		switch lag := rt.Start.Sub(rt.Due); {
+		case lag < 0 || lag >= step:
+			t.Errorf("run due at %v started at %v", rt.Due, rt.Start)
+		case rt.Wait > 0:
+			paced++
+		default:
+			atOnce++
+		}
+	}
+	if paced < 3 || atOnce < 3 {
+		t.Errorf("%d paced and %d immediate runs reported of %d", paced, atOnce, len(timings))
+	}
+	// The first step (weight 20, no checks yet), then the rounds at 20, 40 and 60.
+	if len(steps) != 4 {
+		t.Fatalf("%d steps marked: %v", len(steps), steps)
+	}
+	for i := 1; i < len(steps); i++ {
+		if d := steps[i].Sub(steps[i-1]); d < 10*time.Second {
+			t.Errorf("steps %d and %d only %v apart; the interval is 10s", i-1, i, d)
+		}
+	}
 }

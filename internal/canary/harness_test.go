@@ -151,8 +151,10 @@ type harness struct {
 	target  *countingTarget
 	stats   *canary.Stats
 	ctrl    *canary.Controller
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// onRun, when set before start, is the controller's OnRun.
+	onRun  func(canary.RunTiming)
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func newHarness(t *testing.T) *harness {
@@ -186,7 +188,7 @@ func (h *harness) start() {
 		Metrics:  &canary.MeshMetrics{Store: h.st, Windows: h.windows},
 		Hooks:    &hooks.Caller{RetryDelay: time.Millisecond, Now: h.clock.Now},
 		Recorder: &hooks.Recorder{Store: h.st, Source: "canary-controller", Now: h.clock.Now},
-		Stats:    h.stats, Log: log, Clock: h.clock, Workers: 4,
+		Stats:    h.stats, Log: log, Clock: h.clock, Workers: 4, OnRun: h.onRun,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})

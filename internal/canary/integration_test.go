@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ const (
 	childEnv     = "CANARY_TEST_CHILD"
 	versionEnv   = "CANARY_TEST_VERSION"
 	errorRateEnv = "CANARY_TEST_ERROR_RATE"
+	delayEnv     = "CANARY_TEST_DELAY"
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +51,9 @@ func runDemoApp() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	rate, _ := strconv.ParseFloat(os.Getenv(errorRateEnv), 64)
-	err := demoapp.Run(ctx, "127.0.0.1:"+os.Getenv(workload.EnvPort), demoapp.Options{Version: os.Getenv(versionEnv), ErrorRate: rate})
+	delay, _ := time.ParseDuration(os.Getenv(delayEnv))
+	err := demoapp.Run(ctx, "127.0.0.1:"+os.Getenv(workload.EnvPort),
+		demoapp.Options{Version: os.Getenv(versionEnv), ErrorRate: rate, Delay: delay})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo app:", err)
 		return 1
@@ -130,27 +134,39 @@ func newStack(t *testing.T) *stack {
 	return &stack{t: t, h: h, egress: egress}
 }
 
+// app is how the demo app behaves: its version and the faults it stages (as demo-app's
+// --version, --error-rate and --delay).
+type app struct {
+	version   string
+	errorRate float64
+	delay     time.Duration
+}
+
+func (a app) env() []v1alpha1.EnvVar {
+	return []v1alpha1.EnvVar{{Name: childEnv, Value: "1"}, {Name: versionEnv, Value: a.version},
+		{Name: errorRateEnv, Value: strconv.FormatFloat(a.errorRate, 'f', -1, 64)}, {Name: delayEnv, Value: a.delay.String()}}
+}
+
 // podinfo is the demo app as a Workload of two replicas, probed on /readyz.
-func (s *stack) podinfo(version string, errorRate float64) *v1alpha1.Workload {
+func (s *stack) podinfo(a app) *v1alpha1.Workload {
 	exe, err := os.Executable()
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	w := podinfo()
 	w.Spec.Command = []string{exe}
-	w.Spec.Env = []v1alpha1.EnvVar{{Name: childEnv, Value: "1"}, {Name: versionEnv, Value: version},
-		{Name: errorRateEnv, Value: strconv.FormatFloat(errorRate, 'f', -1, 64)}}
+	w.Spec.Env = a.env()
 	w.Spec.ReadinessProbe = &v1alpha1.Probe{HTTPGet: &v1alpha1.HTTPGetAction{Path: "/readyz"}, PeriodSeconds: 1}
 	return w
 }
 
-// release gives the target a new version (and error rate): a new revision.
-func (s *stack) release(version string, errorRate float64) {
+// release gives the target a new version (and faults): a new revision.
+func (s *stack) release(a app) {
 	s.t.Helper()
 	ctx := context.Background()
 	for range 10 {
 		w := s.h.workload("podinfo")
-		w.Spec.Env = s.podinfo(version, errorRate).Spec.Env
+		w.Spec.Env = a.env()
 		if _, err := s.h.st.Update(ctx, w); err == nil {
 			return
 		}
@@ -159,18 +175,73 @@ func (s *stack) release(version string, errorRate float64) {
 }
 
 // version asks podinfo.demo through the egress listener which version answers.
-func (s *stack) version() string {
+func (s *stack) version() string { return s.ask("podinfo.demo", nil) }
+
+// ask sends GET /version for host through the egress listener and returns the version
+// that answered, or a description of the failure (never a version).
+func (s *stack) ask(host string, header http.Header) string {
 	req, _ := http.NewRequest(http.MethodGet, "http://"+s.egress+"/version", nil)
-	req.Host = "podinfo.demo"
+	req.Host = host
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return ""
+		return "<error: " + err.Error() + ">"
 	}
 	defer resp.Body.Close()
 	var v struct{ Version string }
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("<status %d: %.80s>", resp.StatusCode, b)
+	}
 	_ = json.Unmarshal(b, &v)
 	return v.Version
+}
+
+// load sends rate requests per second to host through the egress listener until the
+// returned stop is called, which waits for the generator and returns its result.
+func (s *stack) load(host string, header http.Header, rate float64) (stop func() *loadtest.Result) {
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan *loadtest.Result, 1)
+	go func() {
+		r, _ := loadtest.Run(ctx, loadtest.Config{URL: "http://" + s.egress + "/", Host: host, Header: header,
+			Rate: rate, Concurrency: 16, Duration: 3 * time.Minute})
+		res <- r
+	}()
+	var once sync.Once
+	var out *loadtest.Result
+	stop = func() *loadtest.Result {
+		once.Do(func() { cancel(); out = <-res })
+		return out
+	}
+	s.t.Cleanup(func() {
+		if r := stop(); r != nil && s.t.Failed() {
+			s.t.Logf("load on %s %v: %d requests, status codes %v, errors %v", host, header, r.Requests, r.StatusCodes, r.ErrorDist)
+		}
+	})
+	return stop
+}
+
+// fastCanary is the seed's canary analysed every second, its metrics over 5s windows.
+func fastCanary() *v1alpha1.Canary {
+	cd := seedCanary()
+	cd.Spec.Service.Retries = nil
+	cd.Spec.Analysis.Interval = "1s"
+	for i := range cd.Spec.Analysis.Metrics {
+		cd.Spec.Analysis.Metrics[i].Interval = "5s"
+	}
+	return cd
+}
+
+// initialized runs podinfo 3.1.0 with the Canary and waits until 3.1.0 answers behind
+// the initialised primary.
+func (s *stack) initialized(cd *v1alpha1.Canary) {
+	s.t.Helper()
+	s.h.create(s.podinfo(app{version: "3.1.0"}))
+	s.h.create(cd)
+	s.watch("Initialized", time.Minute, func(cd *v1alpha1.Canary) bool { return cd.Status.Phase == v1alpha1.CanaryPhaseInitialized })
+	s.watch("3.1.0 answering", 30*time.Second, func(*v1alpha1.Canary) bool { return s.version() == "3.1.0" })
 }
 
 // watch polls the Canary until done holds or the time is up, keeping the weights seen.
@@ -200,26 +271,11 @@ func (s *stack) watch(what string, limit time.Duration, done func(cd *v1alpha1.C
 // requests with 500s, then two failed checks roll it back and 3.1.1 keeps serving.
 func TestReleasesWithRealProcesses(t *testing.T) {
 	s := newStack(t)
-	s.h.create(s.podinfo("3.1.0", 0))
-	cd := seedCanary()
-	cd.Spec.Service.Retries = nil
-	cd.Spec.Analysis.Interval = "1s"
-	cd.Spec.Analysis.Metrics[0].Interval = "5s"
-	cd.Spec.Analysis.Metrics[1].Interval = "5s"
-	s.h.create(cd)
-	s.watch("Initialized", time.Minute, func(cd *v1alpha1.Canary) bool { return cd.Status.Phase == v1alpha1.CanaryPhaseInitialized })
-	s.watch("3.1.0 answering", 30*time.Second, func(*v1alpha1.Canary) bool { return s.version() == "3.1.0" })
+	s.initialized(fastCanary())
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	load := make(chan *loadtest.Result, 1)
-	go func() {
-		res, _ := loadtest.Run(ctx, loadtest.Config{URL: "http://" + s.egress + "/", Host: "podinfo.demo",
-			Rate: 100, Concurrency: 8, Duration: 3 * time.Minute})
-		load <- res
-	}()
+	stopLoad := s.load("podinfo.demo", nil, 100)
 
-	s.release("3.1.1", 0)
+	s.release(app{version: "3.1.1"})
 	weights := s.watch("Succeeded", 90*time.Second, func(cd *v1alpha1.Canary) bool { return cd.Status.Phase == v1alpha1.CanaryPhaseSucceeded })
 	if !isSubsequence([]int{20, 40, 60}, weights) {
 		t.Errorf("weights seen %v, want 20, 40, 60 in order", weights)
@@ -231,25 +287,15 @@ func TestReleasesWithRealProcesses(t *testing.T) {
 		t.Errorf("success rate of the promoted canary: %+v", sr)
 	}
 
-	s.release("3.1.2", 0.5)
+	s.release(app{version: "3.1.2", errorRate: 0.5})
 	s.watch("Failed", 90*time.Second, func(cd *v1alpha1.Canary) bool { return cd.Status.Phase == v1alpha1.CanaryPhaseFailed })
 	got := s.h.canary()
 	if got.Status.FailedChecks < 2 || got.Status.CanaryWeight != 0 {
 		t.Errorf("after the rollback: failedChecks %d, weight %d, message %q", got.Status.FailedChecks, got.Status.CanaryWeight, got.Status.Message)
 	}
 	// The status is written before the actions that carry it out: the route follows.
-	s.watch("the route back on the primary", 10*time.Second, func(*v1alpha1.Canary) bool {
-		p, c := s.h.weights()
-		return p == 100 && c == 0
-	})
-	s.watch("3.1.1 answering", 10*time.Second, func(*v1alpha1.Canary) bool { return s.version() == "3.1.1" })
-	for range 5 {
-		if v := s.version(); v != "3.1.1" {
-			t.Errorf("podinfo.demo answers %q after the rollback, want 3.1.1", v)
-		}
-	}
-	cancel()
-	if res := <-load; res == nil || res.Requests == 0 {
+	s.backOnPrimary("3.1.1")
+	if res := stopLoad(); res == nil || res.Requests == 0 {
 		t.Error("the load generator sent nothing")
 	}
 }

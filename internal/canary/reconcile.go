@@ -46,6 +46,9 @@ func (c *Controller) decided(k store.Key, old *v1alpha1.Canary, st *canaryState,
 	c.mu.Lock()
 	st.metrics, st.webhooks = nil, nil
 	st.phase = dec.Status.Phase
+	if c.OnRun != nil {
+		st.round = tookStep(&old.Status, &dec.Status, obs.Now)
+	}
 	c.mu.Unlock()
 	if obs.Manual != ManualNone {
 		c.Log.Info("manual command consumed", "canary", k.Namespace+"/"+k.Name, "command", obs.Manual,
