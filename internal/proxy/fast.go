@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -220,22 +219,7 @@ func (fc *fconn) release() {
 
 // acceptFast is the accept loop of a plain HTTP listener.
 func (l *listenerRT) acceptFast() {
-	var delay time.Duration
-	for {
-		c, err := l.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // e.g. out of file descriptors
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return
-		}
-		delay = 0
+	l.acceptLoop(func(c net.Conn) bool {
 		st := l.cfg.Load().stats
 		st.cxTotal.Add(1)
 		st.cxActive.Add(1)
@@ -244,10 +228,11 @@ func (l *listenerRT) acceptFast() {
 			c.Close()
 			st.cxActive.Add(-1)
 			fc.release()
-			return
+			return false
 		}
 		go l.serveFast(fc)
-	}
+		return true
+	})
 }
 
 // serveFast runs one connection until it closes or goes to net/http.

@@ -14,6 +14,23 @@ import (
 // another endpoint when the route's retry policy has connection-error.
 
 func (l *listenerRT) serveTCP() {
+	l.acceptLoop(func(c net.Conn) bool {
+		if !l.track(c) {
+			c.Close()
+			return false
+		}
+		go func() {
+			defer l.untrack(c)
+			l.handleTCP(c)
+		}()
+		return true
+	})
+}
+
+// acceptLoop accepts connections and hands each to serve until the listener closes or
+// serve returns false. Temporary accept errors (out of file descriptors) back off, up to
+// a second, instead of spinning.
+func (l *listenerRT) acceptLoop(serve func(net.Conn) bool) {
 	var delay time.Duration
 	for {
 		c, err := l.ln.Accept()
@@ -22,7 +39,7 @@ func (l *listenerRT) serveTCP() {
 				return
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // e.g. out of file descriptors
+			if errors.As(err, &ne) && ne.Timeout() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -30,14 +47,9 @@ func (l *listenerRT) serveTCP() {
 			return
 		}
 		delay = 0
-		if !l.track(c) {
-			c.Close()
+		if !serve(c) {
 			return
 		}
-		go func() {
-			defer l.untrack(c)
-			l.handleTCP(c)
-		}()
 	}
 }
 
