@@ -166,30 +166,15 @@ func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
 	return res, nil
 }
 
-// meshMemberKinds are the kinds that belong to a Mesh through spec.meshRef.
-var meshMemberKinds = map[string]bool{
-	"VirtualNode": true, "VirtualService": true, "VirtualRouter": true, "VirtualGateway": true, "GatewayRoute": true,
-}
-
 // resolveMesh fills spec.meshRef of a mesh object that names no mesh, the way App Mesh's
 // controller does: the object's namespace joins the one Mesh whose namespaceSelector
 // matches the namespace's labels. No match leaves meshRef empty, which status reports
 // until a Mesh or label appears; several matches are refused, as App Mesh refuses them.
 func resolveMesh(tx store.Tx, obj v1alpha1.Object) error {
-	k, err := v1alpha1.KindOf(obj)
-	if err != nil || !meshMemberKinds[k.Kind] {
-		return err
+	if _, isMesh := obj.(*v1alpha1.Mesh); isMesh {
+		return nil
 	}
-	m, err := toMap(obj)
-	if err != nil {
-		return err
-	}
-	spec, _ := m["spec"].(map[string]any)
-	if spec == nil {
-		spec = map[string]any{}
-		m["spec"] = spec
-	}
-	if ref, ok := spec["meshRef"].(map[string]any); ok && ref["name"] != "" && ref["name"] != nil {
+	if _, ref, ok := meshStatus(obj); !ok || ref != nil && ref.Name != "" {
 		return nil
 	}
 	var nsLabels map[string]string
@@ -202,29 +187,48 @@ func resolveMesh(tx store.Tx, obj v1alpha1.Object) error {
 	if err != nil {
 		return err
 	}
-	var matched []*v1alpha1.Mesh
-	for _, o := range meshes {
-		mesh := o.(*v1alpha1.Mesh)
-		if MeshSelects(mesh, nsLabels) {
-			matched = append(matched, mesh)
-		}
-	}
+	matched := selectingMeshes(meshes, nsLabels)
 	switch len(matched) {
 	case 0:
 		return nil
 	case 1:
-		spec["meshRef"] = map[string]any{"name": matched[0].Name, "uid": string(matched[0].UID)}
+		setMeshRef(obj, matched[0])
+		return nil
+	}
+	return newStatus(http.StatusUnprocessableEntity, ReasonInvalid,
+		fmt.Sprintf("namespace %q matches %d meshes (%s, %s, ...); a namespace must match exactly one Mesh's namespaceSelector",
+			obj.GetNamespace(), len(matched), matched[0].Name, matched[1].Name))
+}
+
+// selectingMeshes returns the meshes whose namespaceSelector matches namespace labels.
+func selectingMeshes(meshes []v1alpha1.Object, nsLabels map[string]string) []*v1alpha1.Mesh {
+	var out []*v1alpha1.Mesh
+	for _, o := range meshes {
+		if m, ok := o.(*v1alpha1.Mesh); ok && MeshSelects(m, nsLabels) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// setMeshRef points a mesh member at a mesh; false for kinds that belong to none.
+func setMeshRef(o v1alpha1.Object, m *v1alpha1.Mesh) bool {
+	ref := &v1alpha1.MeshReference{Name: m.Name, UID: m.UID}
+	switch x := o.(type) {
+	case *v1alpha1.VirtualNode:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualService:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualRouter:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.VirtualGateway:
+		x.Spec.MeshRef = ref
+	case *v1alpha1.GatewayRoute:
+		x.Spec.MeshRef = ref
 	default:
-		return newStatus(http.StatusUnprocessableEntity, ReasonInvalid,
-			fmt.Sprintf("namespace %q matches %d meshes (%s, %s, ...); a namespace must match exactly one Mesh's namespaceSelector",
-				obj.GetNamespace(), len(matched), matched[0].Name, matched[1].Name))
+		return false
 	}
-	next, err := fromMap(k, m)
-	if err != nil {
-		return err
-	}
-	data, _ := json.Marshal(next)
-	return json.Unmarshal(data, obj)
+	return true
 }
 
 // MeshSelects reports whether a mesh's namespaceSelector matches namespace labels. An

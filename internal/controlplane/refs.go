@@ -217,29 +217,10 @@ func joinMesh(ix *index, o v1alpha1.Object) bool {
 	if ns, ok := ix.objs["Namespace"][o.GetNamespace()].(*corev1.Namespace); ok {
 		labels = ns.Labels
 	}
-	var match []*v1alpha1.Mesh
+	meshes := make([]v1alpha1.Object, 0, len(ix.objs["Mesh"]))
 	for _, m := range ix.objs["Mesh"] {
-		if mesh := m.(*v1alpha1.Mesh); MeshSelects(mesh, labels) {
-			match = append(match, mesh)
-		}
+		meshes = append(meshes, m)
 	}
-	if len(match) != 1 {
-		return false
-	}
-	ref := &v1alpha1.MeshReference{Name: match[0].Name, UID: match[0].UID}
-	switch x := o.(type) {
-	case *v1alpha1.VirtualNode:
-		x.Spec.MeshRef = ref
-	case *v1alpha1.VirtualService:
-		x.Spec.MeshRef = ref
-	case *v1alpha1.VirtualRouter:
-		x.Spec.MeshRef = ref
-	case *v1alpha1.VirtualGateway:
-		x.Spec.MeshRef = ref
-	case *v1alpha1.GatewayRoute:
-		x.Spec.MeshRef = ref
-	default:
-		return false
-	}
-	return true
+	match := selectingMeshes(meshes, labels)
+	return len(match) == 1 && setMeshRef(o, match[0])
 }

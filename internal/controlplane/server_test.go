@@ -259,6 +259,10 @@ func TestMeshMembership(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "matches 2 meshes") {
 		t.Errorf("two matching meshes: %v", err)
 	}
+	// Meshes themselves belong to no mesh: a third one is not refused for that.
+	if _, err := c.Apply(ctx, []v1alpha1.Object{mesh("third", &metav1.LabelSelector{})}, false); err != nil {
+		t.Errorf("a Mesh applied while namespaces match several: %v", err)
+	}
 }
 
 // A watch streams every change after the list's resourceVersion, and resumes from any
