@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -150,6 +151,7 @@ func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
 	case err != nil:
 		return res, err
 	}
+	keepSystemState(cur, obj)
 	next, changed, err := mergeUser(k, cur, obj)
 	if err != nil {
 		return res, err
@@ -164,6 +166,45 @@ func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
 	}
 	res.Action, res.ResourceVersion = ActionConfigured, out.GetResourceVersion()
 	return res, nil
+}
+
+// keepSystemState makes re-applying a manifest leave alone what Canarymesh itself keeps on
+// the object, as kubectl apply's three-way merge leaves fields the manifest never set:
+//   - Canarymesh's own annotations (a pending promote/abort command, a parked canary's
+//     replica count, a promoted revision) that the manifest does not mention stay;
+//   - a Workload the canary controller parked at zero replicas stays parked: the
+//     manifest's replica count becomes the count restored when the next analysis starts.
+//
+// Only apply does this; a PUT replaces the object as sent.
+func keepSystemState(cur, incoming v1alpha1.Object) {
+	curAnn := cur.GetAnnotations()
+	ann := incoming.GetAnnotations()
+	for k, v := range curAnn {
+		if !v1alpha1.IsSystemAnnotation(k) {
+			continue
+		}
+		if _, set := ann[k]; set {
+			continue
+		}
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[k] = v
+	}
+	if ann != nil {
+		incoming.SetAnnotations(ann)
+	}
+	cw, ok1 := cur.(*v1alpha1.Workload)
+	iw, ok2 := incoming.(*v1alpha1.Workload)
+	if !ok1 || !ok2 || curAnn[v1alpha1.AnnotationCanaryReplicas] == "" || cw.GetReplicas() != 0 {
+		return
+	}
+	if want := iw.GetReplicas(); want > 0 {
+		ann[v1alpha1.AnnotationCanaryReplicas] = strconv.Itoa(int(want))
+		incoming.SetAnnotations(ann)
+	}
+	zero := int32(0)
+	iw.Spec.Replicas = &zero
 }
 
 // resolveMesh fills spec.meshRef of a mesh object that names no mesh, the way App Mesh's

@@ -39,7 +39,7 @@ const (
 	// AnnotationPromotedRevision on the primary is the target revision it runs.
 	AnnotationPromotedRevision = "canarymesh.dev/promoted-revision"
 	// AnnotationCanaryReplicas on the target is its replica count before it was parked.
-	AnnotationCanaryReplicas = "canarymesh.dev/canary-replicas"
+	AnnotationCanaryReplicas = v1alpha1.AnnotationCanaryReplicas
 )
 
 // selectorLabels are the labels a primary's copy renames, Flagger's defaults.
