@@ -36,6 +36,26 @@ func TestCaseStudySurvivesKill(t *testing.T) {
 	if !strings.Contains(routes, "hello-route(hello-v1=90,hello-v2=10)") {
 		t.Errorf("get vr does not show the 90/10 split:\n%s", routes)
 	}
+	several := s.mustCLI("get", "vs,vr", "-n", "case-study")
+	for _, want := range []string{"hello.case-study.svc.cluster.local", "hello-route(hello-v1=90,hello-v2=10)"} {
+		if !strings.Contains(several, want) {
+			t.Errorf("get vs,vr lacks %q:\n%s", want, several)
+		}
+	}
+	var list struct {
+		Kind  string
+		Items []struct{ Kind string }
+	}
+	if err := json.Unmarshal([]byte(s.mustCLI("get", "all", "-A", "-o", "json")), &list); err != nil {
+		t.Fatalf("get all -o json: %v", err)
+	}
+	kinds := map[string]int{}
+	for _, it := range list.Items {
+		kinds[it.Kind]++
+	}
+	if list.Kind != "List" || kinds["Mesh"] != 1 || kinds["VirtualNode"] != 3 || kinds["VirtualRouter"] != 1 || kinds["VirtualService"] < 1 {
+		t.Errorf("get all -A: kind %q, items by kind %v", list.Kind, kinds)
+	}
 	before := settled(t, s)
 	ready := s.mustCLI("describe", "vr", "hello-router", "-n", "case-study")
 	for _, want := range []string{"Conditions:", "ReferencesResolved", "True", "hello-v2"} {
