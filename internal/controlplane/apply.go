@@ -123,6 +123,13 @@ func indexed(i int, obj v1alpha1.Object, err error) error {
 	out.Status.Message = fmt.Sprintf("%s %s: %s; nothing was applied", obj.GetObjectKind().GroupVersionKind().Kind, displayName(obj), st.Status.Message)
 	if out.Status.Details == nil {
 		out.Status.Details = &StatusDetails{Causes: []Cause{{Index: i, Message: st.Status.Message}}}
+	} else {
+		d := *out.Status.Details
+		d.Causes = append([]Cause(nil), d.Causes...)
+		for j := range d.Causes {
+			d.Causes[j].Index = i
+		}
+		out.Status.Details = &d
 	}
 	return &out
 }
@@ -152,6 +159,9 @@ func applyOne(tx store.Tx, obj v1alpha1.Object) (ApplyResult, error) {
 		return res, err
 	}
 	keepSystemState(cur, obj)
+	if errs := v1alpha1.ValidateUpdate(cur, obj); len(errs) > 0 {
+		return res, invalid(0, obj, errs)
+	}
 	next, changed, err := mergeUser(k, cur, obj)
 	if err != nil {
 		return res, err

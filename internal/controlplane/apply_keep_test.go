@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,5 +98,48 @@ func TestReapplyKeepsCanarymeshState(t *testing.T) {
 	}
 	if got := get(); got.GetReplicas() != 4 {
 		t.Errorf("unparked workload replicas = %d, want 4", got.GetReplicas())
+	}
+}
+
+// App Mesh fixes awsName and the mesh an object belongs to at creation; an apply or PUT
+// that changes them is refused with the field, and nothing of the batch is stored.
+func TestImmutableFieldsAreRefused(t *testing.T) {
+	c, _, _ := newTestAPI(t)
+	ctx := context.Background()
+	node := func(awsName string) *v1alpha1.VirtualNode {
+		vn := &v1alpha1.VirtualNode{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+		vn.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("VirtualNode"))
+		if awsName != "" {
+			vn.Spec.AWSName = &awsName
+		}
+		return vn
+	}
+	if _, err := c.Apply(ctx, []v1alpha1.Object{namespace("shop", nil), mesh("m", &metav1.LabelSelector{}), node("web-aws")}, false); err != nil {
+		t.Fatal(err)
+	}
+	// Re-applying without meshRef (the system filled it) is fine.
+	if _, err := c.Apply(ctx, []v1alpha1.Object{node("web-aws")}, false); err != nil {
+		t.Fatalf("re-apply of the same manifest: %v", err)
+	}
+	_, err := c.Apply(ctx, []v1alpha1.Object{namespace("extra", nil), node("renamed")}, false)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status.Details == nil || len(se.Status.Details.Causes) != 1 {
+		t.Fatalf("apply with a new awsName: %v, want one cause", err)
+	}
+	if cause := se.Status.Details.Causes[0]; cause.Index != 1 || cause.Field != "spec.awsName" || !strings.Contains(cause.Message, "immutable") {
+		t.Errorf("cause = %+v, want index 1, spec.awsName, immutable", cause)
+	}
+	if _, err := c.Get(ctx, kind(t, "ns"), "", "extra"); err == nil {
+		t.Error("namespace extra was stored although the batch was refused")
+	}
+
+	cur, err := c.Get(ctx, kind(t, "vn"), "shop", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vn := cur.(*v1alpha1.VirtualNode)
+	vn.Spec.MeshRef = &v1alpha1.MeshReference{Name: "elsewhere"}
+	if _, err := c.Update(ctx, vn, false); err == nil || !strings.Contains(err.Error(), "spec.meshRef.name") {
+		t.Errorf("PUT moving the node to another mesh: %v", err)
 	}
 }

@@ -268,6 +268,9 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, rp resource
 			if err := resolveMesh(tx, obj); err != nil {
 				return err
 			}
+			if errs := v1alpha1.ValidateUpdate(cur, obj); len(errs) > 0 {
+				return invalid(0, obj, errs)
+			}
 			next, _, err = mergeUser(rp.kind, cur, obj)
 			if next != nil {
 				// A PUT replaces the finalizers as well: that is how their owners
