@@ -23,6 +23,7 @@ const (
 )
 
 // WebhookType says when a webhook is called and what its answer does.
+// +kubebuilder:validation:Enum=confirm-rollout;pre-rollout;rollout;confirm-traffic-increase;confirm-promotion;post-rollout;rollback;event
 type WebhookType string
 
 const (
@@ -52,6 +53,7 @@ var WebhookTypes = []WebhookType{
 }
 
 // AlertSeverity filters which events an alert sends.
+// +kubebuilder:validation:Enum=info;warn;error
 type AlertSeverity string
 
 const (
@@ -67,10 +69,12 @@ const (
 type CanaryAnalysis struct {
 	// Interval between two rounds of checks, as a Go duration; defaults to 1m.
 	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	Interval string `json:"interval,omitempty"`
 	// Iterations is the number of successful rounds before promotion, for A/B testing
 	// and blue/green.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Iterations int `json:"iterations,omitempty"`
 	// Mirror copies traffic to the canary, whose answers are discarded: for the first
 	// round of a canary release, or throughout a blue/green analysis.
@@ -78,32 +82,47 @@ type CanaryAnalysis struct {
 	Mirror bool `json:"mirror,omitempty"`
 	// MirrorWeight is the percentage of traffic mirrored; defaults to 100 with mirror.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	MirrorWeight int `json:"mirrorWeight,omitempty"`
 	// MaxWeight is the highest percentage of traffic the canary gets before promotion;
 	// defaults to 100.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	MaxWeight int `json:"maxWeight,omitempty"`
 	// StepWeight is the percentage of traffic added after each successful round.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	StepWeight int `json:"stepWeight,omitempty"`
 	// StepWeights are the successive canary weights, used instead of stepWeight and
 	// maxWeight; the last one is the maximum.
 	// +optional
+	// +kubebuilder:validation:items:Minimum=0
+	// +kubebuilder:validation:items:Maximum=100
 	StepWeights []int `json:"stepWeights,omitempty"`
 	// StepWeightPromotion is the percentage of traffic moved back to the primary at
 	// each interval after promotion; 0 moves it all at once.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	StepWeightPromotion int `json:"stepWeightPromotion,omitempty"`
 	// Threshold is the number of failed checks that rolls the canary back; defaults to 1.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Threshold int `json:"threshold,omitempty"`
 	// PrimaryReadyThreshold is the percentage of primary instances that must be ready;
 	// defaults to 100.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	PrimaryReadyThreshold *int `json:"primaryReadyThreshold,omitempty"`
 	// CanaryReadyThreshold is the percentage of canary instances that must be ready;
 	// defaults to 100.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	CanaryReadyThreshold *int `json:"canaryReadyThreshold,omitempty"`
 	// Alerts send the canary's events to alert providers.
 	// +optional
@@ -166,6 +185,7 @@ type CanaryMetric struct {
 	Name string `json:"name"`
 	// Interval is the window measured, as a Go duration; defaults to 1m.
 	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	Interval string `json:"interval,omitempty"`
 	// Threshold is the older single bound: a minimum for request-success-rate, a maximum
 	// otherwise. Default turns it into ThresholdRange.
@@ -222,9 +242,11 @@ type CanaryWebhook struct {
 	MuteAlert bool `json:"muteAlert,omitempty"`
 	// Timeout of one call, as a Go duration; defaults to 10s.
 	// +optional
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	Timeout string `json:"timeout,omitempty"`
 	// Retries is the number of further attempts after a failed call.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Retries int `json:"retries,omitempty"`
 	// DisableTLS skips verification of the endpoint's certificate.
 	// +optional

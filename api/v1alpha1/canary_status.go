@@ -154,6 +154,10 @@ type CanaryMetricResult struct {
 	// Message explains a failure: out of range, no data, or the query's error.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Query is the query sent to the metric provider, after rendering the template's
+	// variables (Canarymesh extension).
+	// +optional
+	Query string `json:"query,omitempty"`
 	// Time of the measurement.
 	Time metav1.Time `json:"time"`
 }

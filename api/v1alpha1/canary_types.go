@@ -33,9 +33,9 @@ const (
 // +kubebuilder:resource:categories=canarymesh
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.status.canaryWeight`
-// +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`,priority=1
+// +kubebuilder:printcolumn:name="FailedChecks",type=integer,JSONPath=`.status.failedChecks`
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.analysis.interval`,priority=1
-// +kubebuilder:printcolumn:name="LastTransitionTime",type=string,JSONPath=`.status.lastTransitionTime`
+// +kubebuilder:printcolumn:name="LastTransition",type=date,JSONPath=`.status.lastTransitionTime`
 type Canary struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -106,6 +106,7 @@ type CanarySpec struct {
 	// ProgressDeadlineSeconds bounds how long the target may take to become ready before
 	// the release counts as failed. Defaults to 600.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
 	// SkipAnalysis promotes every new revision at once, without checks.
@@ -183,6 +184,8 @@ type CanaryService struct {
 	// +optional
 	Name string `json:"name,omitempty"`
 	// Port the apex service listens on.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
 	// PortName names the port; defaults to http. "grpc" makes the route a gRPC route.
 	// +optional

@@ -217,6 +217,10 @@ type GatewayRouteSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=gr,categories=canarymesh
+// +kubebuilder:printcolumn:name="Prefix",type=string,JSONPath=`.spec.httpRoute.match.prefix`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.httpRoute.action.target.virtualService.virtualServiceRef.name`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GatewayRoute struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

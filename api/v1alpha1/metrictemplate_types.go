@@ -14,8 +14,9 @@ import (
 const (
 	// MetricProviderPrometheus runs the query against a Prometheus server's HTTP API.
 	MetricProviderPrometheus = "prometheus"
-	// MetricProviderWeb sends the rendered query to an HTTP(S) endpoint at address,
-	// which answers with the value as a number; for home-made metric sources.
+	// MetricProviderWeb sends a GET (or, when the query says so, a POST) to address and
+	// picks the value out of the JSON answer with the rendered query, a JSONPath, as
+	// Argo Rollouts' web metric does; for KPIs behind a plain HTTP API.
 	MetricProviderWeb = "web"
 )
 

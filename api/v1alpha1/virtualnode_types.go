@@ -224,6 +224,10 @@ type VirtualNodeSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=vn,categories=canarymesh
+// +kubebuilder:printcolumn:name="Mesh",type=string,JSONPath=`.spec.meshRef.name`
+// +kubebuilder:printcolumn:name="Hostname",type=string,JSONPath=`.spec.serviceDiscovery.dns.hostname`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type VirtualNode struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -35,8 +35,9 @@ func validVirtualRouter() *VirtualRouter {
 					},
 					Action: HTTPRouteAction{WeightedTargets: []WeightedTarget{
 						target("podinfo-primary", 90),
-						{VirtualNodeARN: meshPtr("arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualNode/canary"), Weight: 10, Port: meshPtr(PortNumber(9898))},
-					}},
+						{VirtualNodeARN: meshPtr("arn:aws:appmesh:us-west-2:123456789012:mesh/m/virtualNode/canary"), Weight: 10, Port: meshPtr(PortNumber(9898)),
+							ResponseCookies: []ResponseCookie{{Name: "canary", Value: "k3Xa9", MaxAge: 3600, Path: "/", SameSite: "Lax", Secure: true}}},
+					}, Mirror: &RouteMirror{VirtualNodeRef: VirtualNodeReference{Name: "podinfo-canary"}, Percent: 50}},
 					RetryPolicy: &HTTPRetryPolicy{HTTPRetryEvents: []HTTPRetryPolicyEvent{"server-error", "gateway-error"},
 						TCPRetryEvents: []TCPRetryPolicyEvent{"connection-error"}, MaxRetries: 3, PerRetryTimeout: ms(500)},
 					Timeout: &HTTPTimeout{PerRequest: meshPtr(ms(15000)), Idle: meshPtr(ms(300000))},
@@ -123,6 +124,7 @@ func TestVirtualRouterValidate(t *testing.T) {
 	}
 	rules = append(rules, virtualRouterActionRules()...)
 	rules = append(rules, virtualRouterGRPCAndTCPRules()...)
+	rules = append(rules, virtualRouterExtensionRules()...)
 	runMeshRules(t, validVirtualRouter, rules)
 }
 
@@ -256,5 +258,43 @@ func TestVirtualRouterDecodesAppMeshFields(t *testing.T) {
 	 {"name":"t","tcpRoute":{"match":{"port":80},"action":{"weightedTargets":[{"virtualNodeRef":{"name":"a"},"weight":1}]},"timeout":{"idle":{"unit":"s","value":1}}}}]}}`, &vr)
 	if errs := vr.Validate(); len(errs) > 0 {
 		t.Errorf("decoded manifest is invalid: %v", errs)
+	}
+}
+
+// virtualRouterExtensionRules cover Canarymesh's route extensions: mirror and response
+// cookies.
+func virtualRouterExtensionRules() []vrRule {
+	a := "spec.routes[0].httpRoute.action"
+	mirror := func(vr *VirtualRouter) *RouteMirror { return httpRoute0(vr).Action.Mirror }
+	cookie := func(vr *VirtualRouter) *ResponseCookie {
+		return &httpRoute0(vr).Action.WeightedTargets[1].ResponseCookies[0]
+	}
+	ck := a + ".weightedTargets[1].responseCookies"
+	return []vrRule{
+		{"mirror node required", func(vr *VirtualRouter) { mirror(vr).VirtualNodeRef.Name = "" }, a + ".mirror.virtualNodeRef.name", "is required"},
+		{"mirror percent min", func(vr *VirtualRouter) { mirror(vr).Percent = 0 }, a + ".mirror.percent", "0 is below 1"},
+		{"mirror percent max", func(vr *VirtualRouter) { mirror(vr).Percent = 101 }, a + ".mirror.percent", "101 is above 100"},
+		{"mirror port", func(vr *VirtualRouter) { mirror(vr).Port = meshPtr(PortNumber(70000)) }, a + ".mirror.port", "70000 is above 65535"},
+		{"cookie name required", func(vr *VirtualRouter) { cookie(vr).Name = "" }, ck + "[0].name", "is required"},
+		{"cookie name token", func(vr *VirtualRouter) { cookie(vr).Name = "a b" }, ck + "[0].name", `"a b" is not a cookie name`},
+		{"cookie value octets", func(vr *VirtualRouter) { cookie(vr).Value = "x;y" }, ck + "[0].value", "characters a cookie value cannot carry"},
+		{"cookie sameSite", func(vr *VirtualRouter) { cookie(vr).SameSite = "lax" }, ck + "[0].sameSite", `"lax" is not one of Strict, Lax, None`},
+		{"cookie path", func(vr *VirtualRouter) { cookie(vr).Path = "/a;b" }, ck + "[0].path", "cannot be a cookie attribute"},
+		{"cookie once per target", func(vr *VirtualRouter) {
+			t := &httpRoute0(vr).Action.WeightedTargets[1]
+			t.ResponseCookies = append(t.ResponseCookies, t.ResponseCookies[0])
+		}, ck + "[1].name", `"canary" is set twice on the same target`},
+		{"cookies at most 4", func(vr *VirtualRouter) {
+			t := &httpRoute0(vr).Action.WeightedTargets[1]
+			for _, n := range []string{"b", "c", "d", "e"} {
+				t.ResponseCookies = append(t.ResponseCookies, ResponseCookie{Name: n})
+			}
+		}, ck, "has 5 items, at most 4 allowed"},
+		{"no cookies on grpc routes", func(vr *VirtualRouter) {
+			grpcRoute2(vr).Action.WeightedTargets[0].ResponseCookies = []ResponseCookie{{Name: "c", Value: "v"}}
+		}, "spec.routes[2].grpcRoute.action.weightedTargets[0].responseCookies", "httpRoute and http2Route targets only"},
+		{"no cookies on tcp routes", func(vr *VirtualRouter) {
+			vr.Spec.Routes[3].TCPRoute.Action.WeightedTargets[0].ResponseCookies = []ResponseCookie{{Name: "c", Value: "v"}}
+		}, "spec.routes[3].tcpRoute.action.weightedTargets[0].responseCookies", "httpRoute and http2Route targets only"},
 	}
 }

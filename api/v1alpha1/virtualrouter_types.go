@@ -27,6 +27,60 @@ type WeightedTarget struct {
 	// Port of the target's listener, for nodes with more than one.
 	// +optional
 	Port *PortNumber `json:"port,omitempty"`
+	// ResponseCookies are set (Set-Cookie) on every response this target serves, on HTTP
+	// and HTTP/2 routes: how a canary's session affinity hands out its cookie. A
+	// Canarymesh extension: App Mesh targets have no such field.
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	ResponseCookies []ResponseCookie `json:"responseCookies,omitempty"`
+}
+
+// ResponseCookie is a cookie a weighted target sets on its responses. A Canarymesh
+// extension.
+type ResponseCookie struct {
+	// Name of the cookie: an HTTP token.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Value of the cookie, without quotes, semicolons, commas, backslashes or spaces.
+	Value string `json:"value"`
+	// MaxAge in seconds: 0 leaves it out (a session cookie), a negative value tells the
+	// client to drop the cookie at once.
+	// +optional
+	MaxAge int64 `json:"maxAge,omitempty"`
+	// Path of the cookie.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// Domain of the cookie.
+	// +optional
+	Domain string `json:"domain,omitempty"`
+	// SameSite is Strict, Lax or None.
+	// +kubebuilder:validation:Enum=Strict;Lax;None
+	// +optional
+	SameSite string `json:"sameSite,omitempty"`
+	// Secure sends the cookie over HTTPS only.
+	// +optional
+	Secure bool `json:"secure,omitempty"`
+	// HTTPOnly hides the cookie from scripts.
+	// +optional
+	HTTPOnly bool `json:"httpOnly,omitempty"`
+	// Partitioned stores the cookie in partitioned storage.
+	// +optional
+	Partitioned bool `json:"partitioned,omitempty"`
+}
+
+// RouteMirror copies a share of a route's requests to a virtual node, whose answers are
+// discarded (traffic shadowing): the requests are still served by the weighted targets.
+// A Canarymesh extension: App Mesh routes cannot mirror.
+type RouteMirror struct {
+	// VirtualNodeRef names the VirtualNode the copies go to.
+	VirtualNodeRef VirtualNodeReference `json:"virtualNodeRef"`
+	// Port of the node's listener, for nodes with more than one.
+	// +optional
+	Port *PortNumber `json:"port,omitempty"`
+	// Percent of the route's requests copied, 1 to 100.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Percent int64 `json:"percent"`
 }
 
 // HTTPRetryPolicyEvent is an HTTP outcome worth a retry.
@@ -92,6 +146,10 @@ type HTTPRouteAction struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=10
 	WeightedTargets []WeightedTarget `json:"weightedTargets"`
+	// Mirror copies a share of the requests to another virtual node, whose answers are
+	// discarded. A Canarymesh extension.
+	// +optional
+	Mirror *RouteMirror `json:"mirror,omitempty"`
 }
 
 // HTTPRetryPolicy retries failed HTTP requests. At least one of the event lists is set.
@@ -269,6 +327,13 @@ type VirtualRouterSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=vr,categories=canarymesh
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[0].virtualNodeRef.name`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[0].weight`
+// +kubebuilder:printcolumn:name="Target2",type=string,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[1].virtualNodeRef.name`
+// +kubebuilder:printcolumn:name="Weight2",type=integer,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[1].weight`
+// +kubebuilder:printcolumn:name="Routes",type=string,JSONPath=`.spec.routes[*].name`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type VirtualRouter struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -67,6 +67,8 @@ func (r *HTTPRoute) validate(errs *ErrorList, p *field.Path) {
 	}
 	checkOptionalPort(errs, mp.Child("port"), m.Port)
 	validateWeightedTargets(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
+	validateResponseCookies(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
+	r.Action.Mirror.validate(errs, p.Child("action", "mirror"))
 	if rp := r.RetryPolicy; rp != nil {
 		pp := p.Child("retryPolicy")
 		checkAnyRetryEvents(errs, pp, []string{"httpRetryEvents", "tcpRetryEvents"}, len(rp.HTTPRetryEvents), len(rp.TCPRetryEvents))
@@ -90,6 +92,7 @@ func (r *GRPCRoute) validate(errs *ErrorList, p *field.Path) {
 	validateMetadataMatches(errs, mp.Child("metadata"), m.Metadata)
 	checkOptionalPort(errs, mp.Child("port"), m.Port)
 	validateWeightedTargets(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
+	validateNoHTTPExtensions(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
 	if rp := r.RetryPolicy; rp != nil {
 		pp := p.Child("retryPolicy")
 		checkAnyRetryEvents(errs, pp, []string{"grpcRetryEvents", "httpRetryEvents", "tcpRetryEvents"},
@@ -110,6 +113,7 @@ func (r *TCPRoute) validate(errs *ErrorList, p *field.Path) {
 		checkOptionalPort(errs, p.Child("match", "port"), r.Match.Port)
 	}
 	validateWeightedTargets(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
+	validateNoHTTPExtensions(errs, p.Child("action", "weightedTargets"), r.Action.WeightedTargets)
 	r.Timeout.validate(errs, p.Child("timeout"))
 }
 
@@ -127,6 +131,97 @@ func validateWeightedTargets(errs *ErrorList, p *field.Path, targets []WeightedT
 		checkRange(errs, tp.Child("weight"), t.Weight, 0, maxWeight)
 		checkOptionalPort(errs, tp.Child("port"), t.Port)
 	}
+}
+
+// validateResponseCookies checks the cookies of an HTTP route's targets. Other routes
+// refuse them in validateNoHTTPExtensions.
+func validateResponseCookies(errs *ErrorList, p *field.Path, targets []WeightedTarget) {
+	for i, t := range targets {
+		cp := p.Index(i).Child("responseCookies")
+		checkCount(errs, cp, len(t.ResponseCookies), 0, maxResponseCookies)
+		seen := map[string]bool{}
+		for j := range t.ResponseCookies {
+			c := &t.ResponseCookies[j]
+			c.validate(errs, cp.Index(j))
+			if seen[c.Name] {
+				*errs = append(*errs, Invalid(cp.Index(j).Child("name"), "%q is set twice on the same target", c.Name))
+			}
+			seen[c.Name] = true
+		}
+	}
+}
+
+// maxResponseCookies bounds the cookies of one target.
+const maxResponseCookies = 4
+
+func (c *ResponseCookie) validate(errs *ErrorList, p *field.Path) {
+	switch {
+	case c.Name == "":
+		*errs = append(*errs, Required(p.Child("name")))
+	case !isCookieToken(c.Name):
+		*errs = append(*errs, Invalid(p.Child("name"), "%q is not a cookie name (an HTTP token)", c.Name))
+	}
+	if !isCookieValue(c.Value) {
+		*errs = append(*errs, Invalid(p.Child("value"), "%q has characters a cookie value cannot carry (quote, semicolon, comma, backslash, space or control)", c.Value))
+	}
+	if c.SameSite != "" {
+		checkOneOf(errs, p.Child("sameSite"), c.SameSite, "Strict", "Lax", "None")
+	}
+	for _, a := range []struct{ name, v string }{{"path", c.Path}, {"domain", c.Domain}} {
+		if strings.ContainsAny(a.v, ";\r\n") || !isCookieValueLoose(a.v) {
+			*errs = append(*errs, Invalid(p.Child(a.name), "%q cannot be a cookie attribute (no semicolons or control characters)", a.v))
+		}
+	}
+}
+
+func (m *RouteMirror) validate(errs *ErrorList, p *field.Path) {
+	if m == nil {
+		return
+	}
+	checkRefName(errs, p.Child("virtualNodeRef"), m.VirtualNodeRef.Name)
+	checkOptionalPort(errs, p.Child("port"), m.Port)
+	checkRange(errs, p.Child("percent"), m.Percent, 1, 100)
+}
+
+// validateNoHTTPExtensions refuses the HTTP-only extensions on gRPC and TCP routes.
+func validateNoHTTPExtensions(errs *ErrorList, p *field.Path, targets []WeightedTarget) {
+	for i, t := range targets {
+		if len(t.ResponseCookies) > 0 {
+			*errs = append(*errs, Invalid(p.Index(i).Child("responseCookies"), "cookies can be set on httpRoute and http2Route targets only"))
+		}
+	}
+}
+
+// isCookieToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func isCookieToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isCookieValue reports whether s is a cookie-octet string (RFC 6265 section 4.1.1).
+func isCookieValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == ',' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// isCookieValueLoose reports whether s has no control characters.
+func isCookieValueLoose(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // checkAnyRetryEvents wants at least one retry event of some kind, as App Mesh does: a

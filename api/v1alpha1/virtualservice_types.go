@@ -59,6 +59,10 @@ type VirtualServiceSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=vs,categories=canarymesh
+// +kubebuilder:printcolumn:name="Router",type=string,JSONPath=`.spec.provider.virtualRouter.virtualRouterRef.name`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.provider.virtualNode.virtualNodeRef.name`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type VirtualService struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -45,10 +45,12 @@ type upFlags struct {
 	noProxies    bool
 	adminSet     bool // --admin-listen was given
 	files        string
+	dash         *dashboardFlags
+	prom         *promFlags
 }
 
 func newUpCommand(g *globals) *cobra.Command {
-	var f upFlags
+	f := upFlags{dash: &dashboardFlags{}, prom: &promFlags{}}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the standalone control plane and the mesh's proxies on this machine",
@@ -75,6 +77,8 @@ on first start; the CLI reads it from there.`,
 	fl.StringVar(&f.adminListen, "admin-listen", "127.0.0.1:9901", "address serving the in-process proxies' /stats/prometheus (Envoy's admin port) and the canary controller's /metrics; with --no-proxies only when given")
 	fl.BoolVar(&f.noProxies, "no-proxies", false, "run no in-process proxies (sidecars connect with canarymesh proxy)")
 	fl.StringVarP(&f.files, "filename", "f", "", "a directory of manifests to apply now and again whenever a file in it changes")
+	addDashboardFlags(fl, f.dash)
+	addPrometheusFlags(fl, f.prom)
 	return cmd
 }
 
@@ -143,7 +147,11 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 
 	api := controlplane.NewServer(st, token, buildVersion(), log)
 	api.SetProxySource(func() []v1alpha1.Proxy { return controlplane.ProxyViews(push.Proxies()) })
-	srvs.serveHTTP(apiLn, api.Handler())
+	handler, err := withDashboard(ctx, f.dash, st, token, url, log, api.Handler())
+	if err != nil {
+		return err
+	}
+	srvs.serveHTTP(apiLn, handler)
 
 	rec := &controlplane.StatusReconciler{Store: st, Log: log}
 	go func() { _ = rec.Run(ctx) }()
@@ -158,6 +166,7 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 	}()
 	defer func() { stopSup(); <-supDone }()
 
+	f.prom.dataDir = g.dataDir
 	stopMesh, err := startMesh(ctx, st, push, srvs, f, streamLn.Addr().String(), token, log)
 	if err != nil {
 		return err
@@ -170,6 +179,9 @@ func runUp(ctx context.Context, g *globals, f upFlags) error {
 	}
 	log.Info("control plane up", "api", url, "stream", streamLn.Addr().String(), "egress", f.egressListen, "dataDir", g.dataDir, "version", buildVersion())
 	fmt.Fprintf(os.Stderr, "canarymesh is up: API at %s, egress at %s, data in %s\n", url, f.egressListen, g.dataDir)
+	if f.dash.enabled {
+		fmt.Fprintf(os.Stderr, "dashboard at %s/ui/ (log in with the token in %s)\n", url, filepath.Join(g.dataDir, tokenFile))
+	}
 
 	select {
 	case err := <-srvs.errc:
@@ -193,27 +205,35 @@ func startMesh(ctx context.Context, st store.Store, push *stream.Server, srvs *s
 	admin := http.NewServeMux()
 	var windows builtin.WindowSource
 	closeProxies := func() {}
+	var mgr *local.Manager
 	if !f.noProxies {
-		mgr := local.NewManager(ctx, local.Options{Target: streamAddr, Token: token, Log: log,
+		mgr = local.NewManager(ctx, local.Options{Target: streamAddr, Token: token, Log: log,
 			EgressAddr: f.egressListen, GatewayHost: f.gatewayHost, Version: buildVersion()})
 		closeProxies = mgr.Close
 		sync.OnNodes = mgr.Reconcile
 		windows = proxyWindows(mgr)
+		f.dash.setWindows(windows)
 		admin.Handle("/", mgr.Handler())
 	}
 	go func() { _ = sync.Run(ctx) }()
 
-	stats, stopCanaries := startCanaries(ctx, st, log, windows)
+	stats, stopCanaries := startCanaries(ctx, st, log, f.prom.meshMetrics(st, windows), &controlplane.Propagation{Sync: sync, Proxies: push.Proxies})
 	stop = func() { stopCanaries(); closeProxies() }
 	admin.Handle("GET /metrics", stats.Handler())
 	// Without in-process proxies the admin port is left to sidecars, unless asked for.
+	adminAddr := ""
 	if !f.noProxies || f.adminSet {
 		adminLn, err := net.Listen("tcp", f.adminListen)
 		if err != nil {
 			stop()
 			return nil, err
 		}
+		adminAddr = adminLn.Addr().String()
 		srvs.serveHTTP(adminLn, admin)
+	}
+	if err := f.prom.writeConfig(ctx, st, mgr, adminAddr, log); err != nil {
+		stop()
+		return nil, err
 	}
 	return stop, nil
 }

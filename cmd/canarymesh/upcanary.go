@@ -14,20 +14,23 @@ import (
 )
 
 // startCanaries runs the canary controller over the store: Workload targets, the mesh's
-// router, built-in metrics from windows (nil without in-process proxies). stop ends it
+// router, metric checks measured by metrics, and prop to wait for the proxies before a
+// canary is scaled down. stop ends it
 // and waits for the runs under way, before the store closes.
-func startCanaries(ctx context.Context, st store.Store, log *slog.Logger, windows builtin.WindowSource) (stats *canary.Stats, stop func()) {
+func startCanaries(ctx context.Context, st store.Store, log *slog.Logger, metrics *canary.MeshMetrics, prop canary.Propagation) (stats *canary.Stats, stop func()) {
 	log = log.With("component", "canary")
 	stats = canary.NewStats()
 	c := &canary.Controller{
 		Store:    st,
 		Target:   &workload.WorkloadTarget{Store: st},
 		Router:   &canary.MeshRouter{Store: st, Log: log},
-		Metrics:  &canary.MeshMetrics{Store: st, Windows: windows},
+		Metrics:  metrics,
 		Hooks:    &hooks.Caller{},
 		Recorder: &hooks.Recorder{Store: st, Source: "canary-controller"},
 		Stats:    stats,
 		Log:      log,
+		// New weights must be ACKed by the proxies before a canary is scaled down.
+		Propagation: prop,
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -39,10 +39,24 @@ type InitializePrimary struct {
 
 // SetWeights sets the apex route's weights. Canary is the target's own virtual node;
 // with Mirror, MirrorWeight percent of the primary's requests are also copied to it.
+// Affinity, when set, is the session affinity of spec.analysis.sessionAffinity.
 type SetWeights struct {
 	Primary, Canary int
 	Mirror          bool
 	MirrorWeight    int
+	Affinity        *Affinity
+}
+
+// Affinity is what session affinity routes, as Flagger's Gateway API and Istio routers
+// do. Each cookie is "NAME=VALUE", empty when unused:
+//   - Canary is handed out (Set-Cookie, Max-Age sessionAffinity.maxAge) by the canary's
+//     responses while it has weight; requests carrying it go to the canary.
+//   - Primary (with primaryCookieName) is handed out by the primary's responses, Max-Age
+//     one analysis interval; requests carrying it stay on the primary.
+//   - Previous is the canary cookie of a release that ended: requests carrying it take
+//     the weighted route, and their responses expire it (Max-Age=-1).
+type Affinity struct {
+	Canary, Primary, Previous string
 }
 
 // SetMatch routes requests that match any of Match to the canary (A/B testing); an
@@ -112,10 +126,14 @@ func (Requeue) Kind() ActionKind           { return KindRequeue }
 
 func (a InitializePrimary) String() string { return "InitializePrimary(" + a.Revision + ")" }
 func (a SetWeights) String() string {
+	s := fmt.Sprintf("SetWeights(%d/%d", a.Primary, a.Canary)
 	if a.Mirror {
-		return fmt.Sprintf("SetWeights(%d/%d, mirror %d%%)", a.Primary, a.Canary, a.MirrorWeight)
+		s += fmt.Sprintf(", mirror %d%%", a.MirrorWeight)
 	}
-	return fmt.Sprintf("SetWeights(%d/%d)", a.Primary, a.Canary)
+	if af := a.Affinity; af != nil {
+		s += fmt.Sprintf(", affinity canary %q primary %q previous %q", af.Canary, af.Primary, af.Previous)
+	}
+	return s + ")"
 }
 func (a SetMatch) String() string { return fmt.Sprintf("SetMatch(%d)", len(a.Match)) }
 func (a ScaleCanary) String() string {

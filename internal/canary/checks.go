@@ -195,7 +195,7 @@ func (d *decider) mergeMetrics() []v1alpha1.CanaryMetricResult {
 		lo, hi := bounds(m, r)
 		out = append(out, v1alpha1.CanaryMetricResult{
 			Name: m.Name, Value: r.Value, ThresholdMin: lo, ThresholdMax: hi,
-			Passed: outcome == metricPassed, Message: why, Time: d.now,
+			Passed: outcome == metricPassed, Message: why, Query: r.Query, Time: d.now,
 		})
 	}
 	return out

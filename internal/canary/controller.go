@@ -40,6 +40,11 @@ type Controller struct {
 	Log   *slog.Logger
 	// Clock defaults to the system clock.
 	Clock Clock
+	// Propagation, when set, is waited for (at most PropagationTimeout, default
+	// DefaultPropagationTimeout) before the canary is scaled to zero, until the proxies
+	// run the routes that took its traffic away.
+	Propagation        Propagation
+	PropagationTimeout time.Duration
 	// Workers is how many canaries run at once (default 8): a slow webhook holds one.
 	Workers int
 	// OnRun, when set, is told after each run of a canary when the run was due, when it

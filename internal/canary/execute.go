@@ -78,7 +78,7 @@ func (c *Controller) prelude(cd *v1alpha1.Canary, st *canaryState) []Action {
 		return acts
 	}
 	acts = append(acts, SetWeights{Primary: 100 - s.CanaryWeight, Canary: s.CanaryWeight,
-		Mirror: s.Mirrored, MirrorWeight: cd.GetMirrorWeight()})
+		Mirror: s.Mirrored, MirrorWeight: cd.GetMirrorWeight(), Affinity: statusAffinity(cd)})
 	if an := cd.GetAnalysis(); an != nil && an.Strategy() == v1alpha1.StrategyABTesting {
 		var match []v1alpha1.HTTPMatchRequest
 		if s.Iterations > 0 && (inAnalysis(s.Phase) || s.Phase == v1alpha1.CanaryPhasePromoting) {
@@ -122,21 +122,31 @@ func (c *Controller) ensureMesh(ctx context.Context, cd *v1alpha1.Canary, st *ca
 }
 
 func (c *Controller) setWeights(ctx context.Context, cd *v1alpha1.Canary, a SetWeights) error {
-	err := c.Router.SetWeights(ctx, cd, a.Primary, a.Canary, a.Mirror)
+	err := c.Router.SetWeights(ctx, cd, a)
 	if errors.Is(err, ErrMirrorUnsupported) {
 		c.event(ctx, cd, Event{Type: v1alpha1.EventTypeWarning, Reason: "MirrorUnsupported",
-			Message: "mirroring is not supported by this proxy yet; the analysis goes on without a mirror"})
+			Message: err.Error() + "; the analysis goes on without a mirror"})
 		return nil
 	}
 	return err
 }
 
+// statusAffinity is the session affinity the persisted status records, for routing
+// again after a restart; nil without sessionAffinity.
+func statusAffinity(cd *v1alpha1.Canary) *Affinity {
+	an := cd.GetAnalysis()
+	if an == nil || an.SessionAffinity == nil || an.Strategy() != v1alpha1.StrategyCanary {
+		return nil
+	}
+	s := &cd.Status
+	return &Affinity{Canary: s.SessionAffinityCookie, Primary: s.PrimarySessionAffinityCookie,
+		Previous: s.PreviousSessionAffinityCookie}
+}
+
 func (c *Controller) scaleCanary(ctx context.Context, cd *v1alpha1.Canary, a ScaleCanary) error {
 	switch {
-	case a.ToZero && cd.Status.Phase == v1alpha1.CanaryPhaseFailed:
-		return c.Target.Rollback(ctx, cd)
 	case a.ToZero:
-		return c.Target.ScaleCanary(ctx, cd, 0)
+		return c.scaleCanaryDown(ctx, cd)
 	case a.Replicas > 0:
 		return c.Target.ScaleCanary(ctx, cd, a.Replicas)
 	}

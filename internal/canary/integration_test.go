@@ -78,6 +78,8 @@ type stack struct {
 	t      *testing.T
 	h      *harness // for its store helpers; its fake-clock controller is not started
 	egress string
+	// proxies are the in-process proxies, for tests that scrape their metrics.
+	proxies *local.Manager
 }
 
 func newStack(t *testing.T) *stack {
@@ -129,9 +131,10 @@ func newStack(t *testing.T) *stack {
 	})
 	ctrl := &canary.Controller{Store: h.st, Target: &workload.WorkloadTarget{Store: h.st},
 		Router: &canary.MeshRouter{Store: h.st, Log: log}, Metrics: &canary.MeshMetrics{Store: h.st, Windows: windows},
-		Hooks: &hooks.Caller{}, Recorder: &hooks.Recorder{Store: h.st, Source: "canary-controller"}, Log: log}
+		Hooks: &hooks.Caller{}, Recorder: &hooks.Recorder{Store: h.st, Source: "canary-controller"}, Log: log,
+		Propagation: &controlplane.Propagation{Sync: sync, Proxies: push.Proxies}}
 	run(func(ctx context.Context) { _ = ctrl.Run(ctx) })
-	return &stack{t: t, h: h, egress: egress}
+	return &stack{t: t, h: h, egress: egress, proxies: mgr}
 }
 
 // app is how the demo app behaves: its version and the faults it stages (as demo-app's

@@ -48,7 +48,8 @@ func (d *decider) initialized() {
 	d.setWeight(0)
 	d.st.Message = "the primary runs revision " + short(rev)
 	// Traffic moves to the primary before the target is scaled down.
-	d.add(SetWeights{Primary: 100}, ScaleCanary{ToZero: true})
+	d.weights(100, 0, false)
+	d.add(ScaleCanary{ToZero: true})
 	d.info("Initialized", "Initialization done! "+d.ref())
 	d.alert(v1alpha1.AlertSeverityInfo, fmt.Sprintf("New %s detected, initialization completed.",
 		d.cd.Spec.TargetRef.Kind))

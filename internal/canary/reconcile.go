@@ -2,6 +2,8 @@ package canary
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -126,6 +128,7 @@ func (c *Controller) observe(ctx context.Context, cd *v1alpha1.Canary, st *canar
 		Webhooks: st.webhooks,
 		Manual:   ManualCommand(cd.Annotations[AnnotationCommand]),
 		Deleted:  cd.DeletionTimestamp != nil,
+		Token:    randomToken(),
 	}
 	c.mu.Unlock()
 	rev, err := c.Target.Revision(ctx, cd)
@@ -159,4 +162,11 @@ func (c *Controller) ready(ctx context.Context, cd *v1alpha1.Canary, role Role) 
 		return ReadyState{}, fmt.Errorf("%s readiness: %w", role, err)
 	}
 	return ReadyState{Ready: ok, Message: msg}, nil
+}
+
+// randomToken is 16 random bytes in hex, for Observations.Token.
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }

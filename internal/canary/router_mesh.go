@@ -66,20 +66,26 @@ func (r *MeshRouter) Initialize(ctx context.Context, cd *v1alpha1.Canary) error 
 	return nil
 }
 
-// SetWeights sets the weighted route's weights. Mirroring is not in the proxies yet: the
-// weights are set, and ErrMirrorUnsupported says that nothing is mirrored.
-func (r *MeshRouter) SetWeights(ctx context.Context, cd *v1alpha1.Canary, primary, canary int, mirror bool) error {
+// SetWeights sets the weighted route's weights, its mirror to the canary and the
+// session-affinity cookies and routes (Canarymesh route extensions; see Affinity). A
+// gRPC Canary cannot mirror: its weights are set, and ErrMirrorUnsupported says so.
+func (r *MeshRouter) SetWeights(ctx context.Context, cd *v1alpha1.Canary, w SetWeights) error {
 	rt, err := newRoutes(cd)
 	if err != nil {
 		return err
 	}
+	var unsupported error
 	err = r.modifyRouter(ctx, cd, func(vr *v1alpha1.VirtualRouter) (bool, error) {
-		return rt.setWeights(vr, int64(primary), int64(canary)), nil
+		changed, err := rt.shape(vr, w, cd)
+		if errors.Is(err, ErrMirrorUnsupported) {
+			unsupported, err = err, nil
+		}
+		return changed, err
 	})
-	if err == nil && mirror {
-		return ErrMirrorUnsupported
+	if err != nil {
+		return err
 	}
-	return err
+	return unsupported
 }
 
 // SetMatch replaces the A/B routes with one per match (none for an empty match).
@@ -212,6 +218,7 @@ func merged(cd *v1alpha1.Canary, cur, want v1alpha1.Object) (v1alpha1.Object, bo
 		n.Spec = want.(*v1alpha1.VirtualRouter).Spec
 		pw, cw := rt.currentWeights(c)
 		rt.setWeights(n, pw, cw)
+		rt.keepShape(c, n)
 		if err := rt.keepMatch(c, n, cd); err != nil {
 			return nil, false, err
 		}

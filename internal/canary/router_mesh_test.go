@@ -102,7 +102,7 @@ func TestMeshRouterMatchAndWeights(t *testing.T) {
 	if err := r.Initialize(ctx, cd); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SetWeights(ctx, cd, 70, 30, false); err != nil {
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 70, Canary: 30}); err != nil {
 		t.Fatal(err)
 	}
 	match := []v1alpha1.HTTPMatchRequest{
@@ -145,17 +145,114 @@ func TestMeshRouterMatchAndWeights(t *testing.T) {
 	}
 }
 
-// Mirroring is not in the proxies: the weights are still set and the error says so.
-func TestMeshRouterMirrorUnsupported(t *testing.T) {
+// Given mirroring, the weighted route mirrors mirrorWeight percent to the canary's node
+// (a Canarymesh route extension) and the router validates; weights without a mirror
+// remove it. A gRPC Canary cannot mirror: its weights are still set and the error says so.
+func TestMeshRouterMirror(t *testing.T) {
 	st := newStore(t)
 	r := &MeshRouter{Store: st}
+	ctx := context.Background()
 	cd := seedCanary()
-	err := r.SetWeights(context.Background(), cd, 100, 0, true)
-	if !errors.Is(err, ErrMirrorUnsupported) {
-		t.Fatalf("err = %v, want ErrMirrorUnsupported", err)
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 100, Mirror: true, MirrorWeight: 40}); err != nil {
+		t.Fatal(err)
 	}
-	if vr := apexRouter(t, st); vr.Spec.Routes[0].HTTPRoute.Action.WeightedTargets[0].Weight != 100 {
-		t.Errorf("router not made before mirroring was refused: %+v", vr.Spec)
+	main := apexRouter(t, st).Spec.Routes[0].HTTPRoute
+	if m := main.Action.Mirror; m == nil || m.VirtualNodeRef.Name != "podinfo-canary" || m.Percent != 40 {
+		t.Fatalf("mirror %+v", m)
+	}
+	cd.Spec.Service.Timeout = "5s" // a re-initialisation keeps the mirror
+	if err := r.Initialize(ctx, cd); err != nil {
+		t.Fatal(err)
+	}
+	if m := apexRouter(t, st).Spec.Routes[0].HTTPRoute.Action.Mirror; m == nil || m.Percent != 40 {
+		t.Errorf("mirror after re-initialisation %+v", m)
+	}
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 90, Canary: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if m := apexRouter(t, st).Spec.Routes[0].HTTPRoute.Action.Mirror; m != nil {
+		t.Errorf("mirror kept after weights without one: %+v", m)
+	}
+
+	gst := newStore(t)
+	g := seedCanary()
+	g.Spec.Service.PortName = "grpc"
+	err := (&MeshRouter{Store: gst}).SetWeights(ctx, g, SetWeights{Primary: 80, Canary: 20, Mirror: true, MirrorWeight: 100})
+	if !errors.Is(err, ErrMirrorUnsupported) {
+		t.Fatalf("gRPC mirror: err = %v, want ErrMirrorUnsupported", err)
+	}
+	if w := apexRouter(t, gst).Spec.Routes[0].GRPCRoute.Action.WeightedTargets; w[0].Weight != 80 || w[1].Weight != 20 {
+		t.Errorf("gRPC weights %+v, want 80/20 set anyway", w)
+	}
+}
+
+// Given session affinity, the canary target hands out the canary cookie and the primary
+// target the primary cookie (Max-Age one interval), and sticky routes send requests with
+// either cookie to its side; once the canary's weight is zero, the previous cookie's
+// route expires it. Everything survives a re-initialisation.
+func TestMeshRouterSessionAffinity(t *testing.T) {
+	st := newStore(t)
+	r := &MeshRouter{Store: st}
+	ctx := context.Background()
+	cd := seedCanary()
+	cd.Spec.Analysis.Interval = "30s"
+	cd.Spec.Analysis.SessionAffinity = &v1alpha1.SessionAffinity{CookieName: "flagger-cookie", PrimaryCookieName: "primary-cookie",
+		MaxAge: 600, SameSite: "Lax", Path: "/"}
+	aff := &Affinity{Canary: "flagger-cookie=c1", Primary: "primary-cookie=p1"}
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 80, Canary: 20, Affinity: aff}); err != nil {
+		t.Fatal(err)
+	}
+	cd.Spec.Service.Timeout = "5s"
+	if err := r.Initialize(ctx, cd); err != nil {
+		t.Fatal(err)
+	}
+	routes := apexRouter(t, st).Spec.Routes
+	if len(routes) != 3 {
+		t.Fatalf("routes %+v", routes)
+	}
+	sc, sp, main := routes[0], routes[1], routes[2]
+	if sc.Name != "podinfo-route-sticky-canary" || *sc.Priority != 0 ||
+		*sc.HTTPRoute.Match.Headers[0].Match.Regex != cookieRegex("flagger-cookie", "c1") ||
+		sc.HTTPRoute.Action.WeightedTargets[1].Weight != 100 || sc.HTTPRoute.Action.WeightedTargets[0].Weight != 0 {
+		t.Errorf("sticky canary route %+v", sc.HTTPRoute)
+	}
+	if sp.Name != "podinfo-route-sticky-primary" || *sp.Priority != 1 ||
+		*sp.HTTPRoute.Match.Headers[0].Match.Regex != cookieRegex("primary-cookie", "p1") ||
+		sp.HTTPRoute.Action.WeightedTargets[0].Weight != 100 {
+		t.Errorf("sticky primary route %+v", sp.HTTPRoute)
+	}
+	ts := main.HTTPRoute.Action.WeightedTargets
+	want := v1alpha1.ResponseCookie{Name: "flagger-cookie", Value: "c1", MaxAge: 600, SameSite: "Lax", Path: "/"}
+	if len(ts[1].ResponseCookies) != 1 || ts[1].ResponseCookies[0] != want {
+		t.Errorf("canary target cookies %+v, want %+v", ts[1].ResponseCookies, want)
+	}
+	if len(ts[0].ResponseCookies) != 1 || ts[0].ResponseCookies[0].Name != "primary-cookie" || ts[0].ResponseCookies[0].MaxAge != 30 {
+		t.Errorf("primary target cookies %+v, want primary-cookie for one interval (30s)", ts[0].ResponseCookies)
+	}
+
+	prev := &Affinity{Previous: "flagger-cookie=c1"}
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 100, Affinity: prev}); err != nil {
+		t.Fatal(err)
+	}
+	routes = apexRouter(t, st).Spec.Routes
+	if len(routes) != 2 || routes[0].Name != "podinfo-route-sticky-previous" {
+		t.Fatalf("routes after promotion %+v", routes)
+	}
+	pr := routes[0].HTTPRoute
+	if *pr.Match.Headers[0].Match.Regex != cookieRegex("flagger-cookie", "c1") || pr.Action.WeightedTargets[0].Weight != 100 ||
+		pr.Action.WeightedTargets[0].ResponseCookies[0].MaxAge != -1 {
+		t.Errorf("previous-cookie route %+v", pr)
+	}
+	for _, tgt := range routes[1].HTTPRoute.Action.WeightedTargets {
+		if len(tgt.ResponseCookies) != 0 {
+			t.Errorf("weighted route still hands out %+v", tgt.ResponseCookies)
+		}
+	}
+	if err := r.SetWeights(ctx, cd, SetWeights{Primary: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if routes = apexRouter(t, st).Spec.Routes; len(routes) != 1 {
+		t.Errorf("routes without affinity %+v", routes)
 	}
 }
 

@@ -1,11 +1,14 @@
 package canary
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 )
@@ -362,4 +365,173 @@ func (rt *routes) keepMatch(cur, next *v1alpha1.VirtualRouter, cd *v1alpha1.Cana
 	}
 	next.Spec.Routes = append(match, next.Spec.Routes...)
 	return nil
+}
+
+// Session affinity and mirroring on the apex router (Canarymesh route extensions).
+
+// stickyRoutes name the routes session affinity adds ahead of the weighted route.
+func (rt *routes) stickyName(kind string) string { return rt.main + "-sticky-" + kind }
+
+// isStickyRoute tells the session-affinity routes from the others.
+func (rt *routes) isStickyRoute(name string) bool {
+	return strings.HasPrefix(name, rt.main+"-sticky-")
+}
+
+// shape gives the weighted route the traffic of w: weights, the mirror to the canary
+// and the session-affinity cookies its targets hand out; and puts the session-affinity
+// routes ahead of it. It reports whether anything changed; ErrMirrorUnsupported comes
+// with the rest done when a gRPC route was asked to mirror.
+func (rt *routes) shape(vr *v1alpha1.VirtualRouter, w SetWeights, cd *v1alpha1.Canary) (bool, error) {
+	before := vr.Spec.DeepCopy()
+	rt.setWeights(vr, int64(w.Primary), int64(w.Canary))
+	main := rt.mainOf(vr)
+	if main == nil {
+		return false, fmt.Errorf("the weighted route %s is missing", rt.main)
+	}
+	var unsupported error
+	switch {
+	case main.HTTPRoute != nil:
+		rt.extend(main.HTTPRoute, w, cd)
+	case w.Mirror:
+		unsupported = ErrMirrorUnsupported
+	}
+	var keep []v1alpha1.Route
+	for _, r := range vr.Spec.Routes {
+		if !rt.isStickyRoute(r.Name) {
+			keep = append(keep, r)
+		}
+	}
+	if main.HTTPRoute != nil {
+		sticky := rt.stickyRoutes(w, cd, main.HTTPRoute)
+		keep = append(sticky, keep...)
+	}
+	vr.Spec.Routes = keep
+	return !equality.Semantic.DeepEqual(before, &vr.Spec), unsupported
+}
+
+// ErrMirrorUnsupported: the Canary's routes cannot mirror (gRPC; mirrors are HTTP route
+// extensions). The weights are set; nothing is mirrored.
+var ErrMirrorUnsupported = errors.New("gRPC routes cannot mirror traffic; only HTTP routes can")
+
+func (rt *routes) mainOf(vr *v1alpha1.VirtualRouter) *v1alpha1.Route {
+	for i := range vr.Spec.Routes {
+		if vr.Spec.Routes[i].Name == rt.main {
+			return &vr.Spec.Routes[i]
+		}
+	}
+	return nil
+}
+
+// extend sets the mirror and the targets' cookies of the weighted route.
+func (rt *routes) extend(h *v1alpha1.HTTPRoute, w SetWeights, cd *v1alpha1.Canary) {
+	h.Action.Mirror = nil
+	if w.Mirror && w.MirrorWeight > 0 {
+		h.Action.Mirror = &v1alpha1.RouteMirror{VirtualNodeRef: v1alpha1.VirtualNodeReference{Name: rt.canary},
+			Percent: int64(min(w.MirrorWeight, 100))}
+	}
+	for i := range h.Action.WeightedTargets {
+		t := &h.Action.WeightedTargets[i]
+		t.ResponseCookies = nil
+		if t.VirtualNodeRef == nil || w.Affinity == nil {
+			continue
+		}
+		switch t.VirtualNodeRef.Name {
+		case rt.canary:
+			if c, ok := affinityCookie(cd, w.Affinity.Canary, canaryMaxAge(cd)); ok {
+				t.ResponseCookies = []v1alpha1.ResponseCookie{c}
+			}
+		case rt.primary:
+			if c, ok := affinityCookie(cd, w.Affinity.Primary, int64(cd.GetAnalysisInterval()/time.Second)); ok {
+				t.ResponseCookies = []v1alpha1.ResponseCookie{c}
+			}
+		}
+	}
+}
+
+// stickyRoutes are the session-affinity routes, as Flagger makes them: requests with
+// the canary cookie go to the canary, those with the primary cookie to the primary, and
+// those with the previous release's cookie take the weighted route's targets while their
+// responses expire that cookie.
+func (rt *routes) stickyRoutes(w SetWeights, cd *v1alpha1.Canary, main *v1alpha1.HTTPRoute) []v1alpha1.Route {
+	a := w.Affinity
+	if a == nil {
+		return nil
+	}
+	var out []v1alpha1.Route
+	add := func(kind, cookie string, targets []v1alpha1.WeightedTarget) {
+		name, value, ok := strings.Cut(cookie, "=")
+		if !ok || name == "" {
+			return
+		}
+		re := cookieRegex(name, value)
+		prio := int64(len(out))
+		slash := "/"
+		h := &v1alpha1.HTTPRoute{Match: v1alpha1.HTTPRouteMatch{Prefix: &slash, Headers: []v1alpha1.HTTPRouteHeader{
+			{Name: "cookie", Match: &v1alpha1.HeaderMatchMethod{Regex: &re}}}},
+			Action: v1alpha1.HTTPRouteAction{WeightedTargets: targets}}
+		rt.policies(h)
+		out = append(out, v1alpha1.Route{Name: rt.stickyName(kind), Priority: &prio, HTTPRoute: h})
+	}
+	if a.Canary != "" {
+		add("canary", a.Canary, rt.targets(0, 100))
+	}
+	if a.Primary != "" {
+		add("primary", a.Primary, rt.targets(100, 0))
+	}
+	if a.Canary == "" && a.Previous != "" {
+		ts := rt.targets(int64(w.Primary), int64(w.Canary))
+		if c, ok := affinityCookie(cd, a.Previous, -1); ok {
+			for i := range ts {
+				ts[i].ResponseCookies = []v1alpha1.ResponseCookie{c}
+			}
+		}
+		add("previous", a.Previous, ts)
+	}
+	return out
+}
+
+// cookieRegex matches a Cookie header (or several, joined with commas) that carries
+// NAME=VALUE among its pairs.
+func cookieRegex(name, value string) string {
+	return `(.*[;,] *)?` + regexp.QuoteMeta(name) + `=` + regexp.QuoteMeta(value) + `( *[;,].*)?`
+}
+
+// affinityCookie is a "NAME=VALUE" cookie with spec.analysis.sessionAffinity's
+// attributes and the given Max-Age.
+func affinityCookie(cd *v1alpha1.Canary, cookie string, maxAge int64) (v1alpha1.ResponseCookie, bool) {
+	name, value, ok := strings.Cut(cookie, "=")
+	an := cd.GetAnalysis()
+	if !ok || name == "" || an == nil || an.SessionAffinity == nil {
+		return v1alpha1.ResponseCookie{}, false
+	}
+	sa := an.SessionAffinity
+	return v1alpha1.ResponseCookie{Name: name, Value: value, MaxAge: maxAge, Path: sa.Path, Domain: sa.Domain,
+		SameSite: sa.SameSite, Secure: sa.Secure, HTTPOnly: sa.HTTPOnly, Partitioned: sa.Partitioned}, true
+}
+
+func canaryMaxAge(cd *v1alpha1.Canary) int64 {
+	return int64(cd.GetAnalysis().SessionAffinity.GetMaxAge() / time.Second)
+}
+
+// keepShape gives next the mirror, cookies and session-affinity routes cur has.
+func (rt *routes) keepShape(cur, next *v1alpha1.VirtualRouter) {
+	cm, nm := rt.mainOf(cur), rt.mainOf(next)
+	if cm != nil && nm != nil && cm.HTTPRoute != nil && nm.HTTPRoute != nil {
+		nm.HTTPRoute.Action.Mirror = cm.HTTPRoute.Action.Mirror.DeepCopy()
+		for i := range nm.HTTPRoute.Action.WeightedTargets {
+			t := &nm.HTTPRoute.Action.WeightedTargets[i]
+			for _, c := range cm.HTTPRoute.Action.WeightedTargets {
+				if t.VirtualNodeRef != nil && c.VirtualNodeRef != nil && c.VirtualNodeRef.Name == t.VirtualNodeRef.Name {
+					t.ResponseCookies = append([]v1alpha1.ResponseCookie(nil), c.ResponseCookies...)
+				}
+			}
+		}
+	}
+	var sticky []v1alpha1.Route
+	for _, r := range cur.Spec.Routes {
+		if rt.isStickyRoute(r.Name) {
+			sticky = append(sticky, *r.DeepCopy())
+		}
+	}
+	next.Spec.Routes = append(sticky, next.Spec.Routes...)
 }

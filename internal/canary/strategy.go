@@ -1,7 +1,11 @@
 package canary
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 )
@@ -24,7 +28,7 @@ func (d *decider) stepCanary(v verdict) {
 	if d.an.Mirror && d.st.CanaryWeight == 0 && !d.st.Mirrored {
 		mw := d.cd.GetMirrorWeight()
 		d.st.Mirrored = true
-		d.add(SetWeights{Primary: 100, Mirror: true, MirrorWeight: mw})
+		d.weights(100, 0, true)
 		d.st.Message = fmt.Sprintf("mirroring %d%% of the traffic to the canary", mw)
 		d.info("Advance", fmt.Sprintf("Advance %s mirroring %d%% of the traffic to the canary", d.ref(), mw))
 		d.after(d.interval())
@@ -33,7 +37,7 @@ func (d *decider) stepCanary(v verdict) {
 	w := d.nextWeight()
 	d.st.Mirrored = false
 	d.setWeight(w)
-	d.add(SetWeights{Primary: 100 - w, Canary: w})
+	d.weights(100-w, w, false)
 	d.st.Message = fmt.Sprintf("canary weight %d", w)
 	d.info("Advance", fmt.Sprintf("Advance %s canary weight %d", d.ref(), w))
 	d.after(d.interval())
@@ -63,7 +67,7 @@ func (d *decider) stepBlueGreen(v verdict) {
 	case it < n:
 		if d.an.Mirror && !d.st.Mirrored {
 			d.st.Mirrored = true
-			d.add(SetWeights{Primary: 100, Mirror: true, MirrorWeight: d.cd.GetMirrorWeight()})
+			d.weights(100, 0, true)
 		}
 		d.advanceIteration()
 	case it == n:
@@ -72,7 +76,7 @@ func (d *decider) stepBlueGreen(v verdict) {
 		}
 		d.st.Mirrored = false
 		d.setWeight(100)
-		d.add(SetWeights{Canary: 100})
+		d.weights(0, 100, false)
 		d.st.Iterations++
 		d.st.Message = "all traffic on the canary for a last round"
 		d.info("Advance", "Routing all traffic to canary "+d.ref())
@@ -166,7 +170,7 @@ func (d *decider) promoting() {
 		}
 		if next := d.st.CanaryWeight - step; next > 0 {
 			d.setWeight(next)
-			d.add(SetWeights{Primary: 100 - next, Canary: next})
+			d.weights(100-next, next, false)
 			d.stepTaken()
 			d.st.Message = fmt.Sprintf("promoting: primary weight %d", 100-next)
 			d.info("Advance", fmt.Sprintf("Advance %s primary weight %d", d.ref(), 100-next))
@@ -235,8 +239,53 @@ func (d *decider) rollback(why string) {
 func (d *decider) routeToPrimary() {
 	d.setWeight(0)
 	d.st.Mirrored = false
-	d.add(SetWeights{Primary: 100})
+	d.weights(100, 0, false)
 	if d.an.Strategy() == v1alpha1.StrategyABTesting {
 		d.add(SetMatch{})
 	}
+}
+
+// weights asks for the apex route's weights, with mirroring, and with the session
+// affinity cookies the canary's weight calls for.
+func (d *decider) weights(primary, canary int, mirror bool) {
+	a := SetWeights{Primary: primary, Canary: canary, Affinity: d.affinity(canary)}
+	if mirror {
+		a.Mirror, a.MirrorWeight = true, d.cd.GetMirrorWeight()
+	}
+	d.add(a)
+}
+
+// affinity keeps the session-affinity cookies in the status as Flagger does: while the
+// canary has weight, a canary cookie (and a primary one with primaryCookieName) is made
+// once per release; when the canary's weight drops to zero the canary cookie becomes the
+// previous one, to be expired, and the current ones are forgotten. nil without
+// sessionAffinity.
+func (d *decider) affinity(canary int) *Affinity {
+	sa := d.an.SessionAffinity
+	if sa == nil || d.an.Strategy() != v1alpha1.StrategyCanary {
+		return nil
+	}
+	if canary > 0 {
+		if d.st.SessionAffinityCookie == "" {
+			d.st.SessionAffinityCookie = sa.CookieName + "=" + d.token("canary")
+		}
+		if sa.PrimaryCookieName != "" && d.st.PrimarySessionAffinityCookie == "" {
+			d.st.PrimarySessionAffinityCookie = sa.PrimaryCookieName + "=" + d.token("primary")
+		}
+	} else {
+		if d.st.SessionAffinityCookie != "" {
+			d.st.PreviousSessionAffinityCookie = d.st.SessionAffinityCookie
+		}
+		d.st.SessionAffinityCookie, d.st.PrimarySessionAffinityCookie = "", ""
+	}
+	return &Affinity{Canary: d.st.SessionAffinityCookie, Primary: d.st.PrimarySessionAffinityCookie,
+		Previous: d.st.PreviousSessionAffinityCookie}
+}
+
+// token is a cookie value: a digest of the observations' random token and what the
+// cookie is for, so that the canary and primary cookies of one decision differ.
+func (d *decider) token(kind string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{d.obs.Token, kind, d.cd.Namespace, d.cd.Name,
+		d.st.LastAppliedSpec, d.obs.Now.UTC().Format(time.RFC3339Nano)}, "\x00")))
+	return hex.EncodeToString(h[:10])
 }

@@ -53,17 +53,14 @@ type Router interface {
 	// Initialize creates the mesh objects of the Canary that do not exist yet (virtual
 	// nodes, apex router and services), all traffic on the primary.
 	Initialize(ctx context.Context, cd *v1alpha1.Canary) error
-	// SetWeights sets the apex route's weights; with mirror, the canary also receives
-	// a copy of spec.analysis.mirrorWeight percent of the primary's requests.
-	// ErrMirrorUnsupported says the weights were set but nothing is mirrored.
-	SetWeights(ctx context.Context, cd *v1alpha1.Canary, primary, canary int, mirror bool) error
+	// SetWeights sets the apex route's weights; with w.Mirror, the canary also receives
+	// a copy of w.MirrorWeight percent of the primary's requests, and with w.Affinity,
+	// the session-affinity cookies are handed out and routed on.
+	SetWeights(ctx context.Context, cd *v1alpha1.Canary, w SetWeights) error
 	// SetMatch routes the requests matching any of match to the canary, ahead of the
 	// weighted route; an empty match removes that route.
 	SetMatch(ctx context.Context, cd *v1alpha1.Canary, match []v1alpha1.HTTPMatchRequest) error
 }
-
-// ErrMirrorUnsupported: the proxies cannot mirror traffic yet.
-var ErrMirrorUnsupported = errors.New("mirroring is not supported by this proxy yet")
 
 // MetricChecker measures one metric check of a Canary.
 type MetricChecker interface {

@@ -31,6 +31,10 @@ type Observations struct {
 	Manual ManualCommand
 	// Deleted is true when the Canary is being deleted.
 	Deleted bool
+	// Token is a fresh random string, from which a decision that needs a new
+	// session-affinity cookie derives its value; the decision stays a function of its
+	// inputs.
+	Token string
 }
 
 // ReadyState says whether the primary or the canary is ready, and if not, why.
@@ -49,6 +53,8 @@ type MetricResult struct {
 	NoData bool
 	// Err is the query's error, empty when it succeeded.
 	Err string
+	// Query is the query as sent to the provider (a template's, rendered), if any.
+	Query string
 	// Min and Max are the bounds to judge against when the spec gives none.
 	Min, Max *float64
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
@@ -40,7 +41,13 @@ type MeshSync struct {
 	mu       sync.Mutex
 	last     map[string]*snapshot.Snapshot
 	problems map[string]bool
+	// compiled is the store revision of the last Sync: every node's snapshot reflects it.
+	compiled atomic.Uint64
 }
+
+// Compiled is the store revision the last Sync compiled every node from (0 before the
+// first): each node's last snapshot reflects the store as it was then.
+func (m *MeshSync) Compiled() uint64 { return m.compiled.Load() }
 
 // Run compiles until ctx ends.
 func (m *MeshSync) Run(ctx context.Context) error {
@@ -116,6 +123,7 @@ func (m *MeshSync) Sync(ctx context.Context) (uint64, error) {
 		}
 	}
 	m.problems = seenProblems
+	m.compiled.Store(rv)
 	m.mu.Unlock()
 	if m.OnNodes != nil {
 		sort.Strings(nodes)

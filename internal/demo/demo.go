@@ -61,6 +61,7 @@ func Run(ctx context.Context, o Options) error {
 		d.say("")
 		d.say("still running (Ctrl-C to stop):")
 		d.say("  API       %s   (export CANARYMESH_DATA_DIR=%s)", d.api, d.dir)
+		d.say("  dashboard %s/ui/   (log in with the token in %s)", d.api, filepath.Join(d.dir, "token"))
 		d.say("  gateway   http://127.0.0.1:%d/", d.ports.gateway)
 		d.say("  egress    http://127.0.0.1:%d/  (curl -H 'Host: podinfo.demo' ...)", d.ports.egress)
 		d.say("  stats     http://%s/stats/prometheus", d.admin)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
@@ -72,6 +74,12 @@ func (rb *routeBuild) httpRoute(f, protocol string, h *v1alpha1.HTTPRoute) snaps
 		Port:    port(m.Port),
 	}}
 	r.Targets = rb.targets(f+".action.weightedTargets", protocol, h.Action.WeightedTargets)
+	if ts := h.Action.WeightedTargets; len(r.Targets) == len(ts) { // else the route failed
+		for i := range r.Targets {
+			r.Targets[i].SetCookies = setCookies(ts[i].ResponseCookies)
+		}
+	}
+	r.Mirror = rb.mirror(f+".action.mirror", protocol, h.Action.Mirror)
 	if p := h.RetryPolicy; p != nil {
 		r.Retry = &snapshot.RetryPolicy{MaxRetries: int(p.MaxRetries), PerTryTimeout: duration(&p.PerRetryTimeout),
 			HTTPEvents: eventStrings(p.HTTPRetryEvents), TCPEvents: eventStrings(p.TCPRetryEvents)}
@@ -135,6 +143,64 @@ func (rb *routeBuild) targets(f, protocol string, ts []v1alpha1.WeightedTarget) 
 		}
 		out = append(out, snapshot.WeightedCluster{Cluster: nk, Weight: int(t.Weight), Port: port(t.Port)})
 		rb.refs = append(rb.refs, clusterRef{node: vn, key: nk, protocol: protocol, port: port(t.Port)})
+	}
+	return out
+}
+
+// mirror resolves a route's mirror to the cluster of its virtual node (a Canarymesh
+// extension).
+func (rb *routeBuild) mirror(f, protocol string, m *v1alpha1.RouteMirror) *snapshot.Mirror {
+	if m == nil {
+		return nil
+	}
+	if m.Percent < 1 || m.Percent > 100 {
+		rb.failf(f+".percent", "%d is not 1 to 100", m.Percent)
+		return nil
+	}
+	nk := refKey(m.VirtualNodeRef.Namespace, m.VirtualNodeRef.Name, rb.ns)
+	vn, why := rb.c.ix.node(nk, rb.mesh)
+	if vn == nil {
+		rb.failf(f+".virtualNodeRef", "%s", why)
+		return nil
+	}
+	rb.refs = append(rb.refs, clusterRef{node: vn, key: nk, protocol: protocol, port: port(m.Port)})
+	return &snapshot.Mirror{Cluster: nk, Port: port(m.Port), Percent: int(m.Percent)}
+}
+
+// setCookies renders a target's response cookies as Set-Cookie values (RFC 6265). A
+// negative maxAge is written as given: the client drops the cookie at once.
+func setCookies(cs []v1alpha1.ResponseCookie) []string {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		var b strings.Builder
+		b.WriteString(c.Name)
+		b.WriteByte('=')
+		b.WriteString(c.Value)
+		if c.Path != "" {
+			b.WriteString("; Path=" + c.Path)
+		}
+		if c.Domain != "" {
+			b.WriteString("; Domain=" + c.Domain)
+		}
+		if c.MaxAge != 0 {
+			b.WriteString("; Max-Age=" + strconv.FormatInt(c.MaxAge, 10))
+		}
+		if c.HTTPOnly {
+			b.WriteString("; HttpOnly")
+		}
+		if c.Secure {
+			b.WriteString("; Secure")
+		}
+		if c.SameSite != "" {
+			b.WriteString("; SameSite=" + c.SameSite)
+		}
+		if c.Partitioned {
+			b.WriteString("; Partitioned")
+		}
+		out = append(out, b.String())
 	}
 	return out
 }

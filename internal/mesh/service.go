@@ -114,7 +114,11 @@ func (c *compiler) addPrevClusters(vh *snapshot.VirtualHost, m string) bool {
 	var current []clusterRef
 	var old []snapshot.Cluster
 	for _, r := range vh.Routes {
-		for _, t := range r.Targets {
+		targets := r.Targets
+		if r.Mirror != nil {
+			targets = append(append([]snapshot.WeightedCluster{}, targets...), snapshot.WeightedCluster{Cluster: r.Mirror.Cluster, Port: r.Mirror.Port})
+		}
+		for _, t := range targets {
 			if _, have := c.clusters[t.Cluster]; have {
 				continue
 			}

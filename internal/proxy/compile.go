@@ -83,6 +83,7 @@ type route struct {
 	prefix         string // the matched prefix, for the gateway's prefix rewrite
 	handoff        *vhost // gateway routes: the virtual service's host
 	handoffName    string
+	mirror         *mirrorTarget // copies of a share of the requests (mirror.go)
 }
 
 // compile validates a snapshot and builds everything the request path needs: matchers
@@ -395,6 +396,12 @@ func compileRoute(c *config, s *snapshot.Snapshot, l *snapshot.Listener, v *snap
 		}
 		t := &target{cluster: cl.Name, weight: wc.Weight, key: egressUse(c, s, cl),
 			statsKey: routeKey{mesh: meshOf(s, cl), vs: v.Name, route: r.Name, node: nodeOf(cl.Name)}}
+		if len(wc.SetCookies) > 0 {
+			if proto == "tcp" {
+				return nil, fmt.Errorf("targets[%d].setCookies: a tcp route has no responses to set cookies on", i)
+			}
+			t.setCookies, t.cookieLines = compileCookies(wc.SetCookies)
+		}
 		c.targets = append(c.targets, t)
 		targets = append(targets, t)
 	}
@@ -402,6 +409,11 @@ func compileRoute(c *config, s *snapshot.Snapshot, l *snapshot.Listener, v *snap
 		return nil, fmt.Errorf("targets: a route needs at least one target")
 	}
 	rt.targets = newWeighted(targets)
+	if m := r.Mirror; m != nil {
+		if rt.mirror, err = compileMirror(c, s, r, v, clusters, proto); err != nil {
+			return nil, fmt.Errorf("mirror: %w", err)
+		}
+	}
 	return rt, nil
 }
 
@@ -479,4 +491,38 @@ func passthroughRoute(c *config, s *snapshot.Snapshot, l *snapshot.Listener) *ro
 	c.targets = append(c.targets, t)
 	return &route{name: passthroughName, protocol: proto, timeout: defaultPerRequest, idle: defaultIdle,
 		targets: newWeighted([]*target{t})}
+}
+
+// compileMirror resolves a route's mirror to its cluster's upstream.
+func compileMirror(c *config, s *snapshot.Snapshot, r *snapshot.Route, v *snapshot.VirtualHost, clusters clusterIndex, proto string) (*mirrorTarget, error) {
+	m := r.Mirror
+	switch {
+	case proto == "tcp":
+		return nil, fmt.Errorf("a tcp route cannot mirror requests")
+	case m.Percent < 1 || m.Percent > 100:
+		return nil, fmt.Errorf("percent: %d is not 1 to 100", m.Percent)
+	}
+	cl := clusters.find(m.Cluster, m.Port)
+	if cl == nil {
+		return nil, fmt.Errorf("cluster %q (port %d) is not in this snapshot", m.Cluster, m.Port)
+	}
+	t := &target{cluster: cl.Name, key: egressUse(c, s, cl),
+		statsKey: routeKey{mesh: meshOf(s, cl), vs: v.Name, route: r.Name, node: nodeOf(cl.Name)}}
+	c.targets = append(c.targets, t)
+	return &mirrorTarget{t: t, percent: uint64(m.Percent)}, nil
+}
+
+// compileCookies checks Set-Cookie values and renders them as header lines for the
+// fast path, which appends them to a response head without allocating.
+func compileCookies(values []string) ([]string, []byte) {
+	var lines []byte
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if strings.ContainsAny(v, "\r\n") {
+			continue // a header line break would split the response head
+		}
+		out = append(out, v)
+		lines = append(append(append(lines, "Set-Cookie: "...), v...), "\r\n"...)
+	}
+	return out, lines
 }

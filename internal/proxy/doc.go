@@ -34,6 +34,12 @@
 // request net/http served before is served as before. Route matching, the weighted
 // pick and the endpoint pick do not allocate (see the benchmarks).
 //
+// Two Canarymesh extensions of App Mesh routes serve canary releases: a route's mirror
+// copies a share of its requests to another cluster and discards the answers
+// (mirror.go: asynchronous, bounded, counted on the mirror's cluster; such routes are
+// served by net/http), and a target's Set-Cookie values are added to every response it
+// serves (session affinity; both front ends, the fast path without allocating).
+//
 // Upstream state (connections, ejections, health, counters) is keyed by cluster and
 // survives snapshots that keep the cluster; counters are never reset.
 //

@@ -38,6 +38,9 @@ type exchange struct {
 	req  request
 	lim  *limiter // the pool slot held by the last attempt, if any
 	body *replayBody
+	// shadow is the copy of a request with a body that the route mirrors, sent once
+	// the response is done (mirror.go).
+	shadow *shadow
 
 	wroteHead bool
 }
@@ -73,6 +76,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request, l *listenerRT,
 		x.tunnel()
 		return
 	}
+	x.startMirror()
 	x.forward()
 }
 
@@ -181,6 +185,7 @@ func (x *exchange) localReply(code int, flag, body string) {
 
 // finish accounts for the exchange and hands its access log line to the writer.
 func (x *exchange) finish() {
+	x.sendMirror()
 	x.releaseSlot()
 	if x.body != nil {
 		x.body.release()

@@ -138,6 +138,8 @@ var clusterSeries = []struct {
 	{"envoy_cluster_upstream_cx_connect_fail", "counter", "Failed upstream connects.", func(c *clusterStats) string { return u64(c.cxConnectFail.Load()) }},
 	{"envoy_cluster_upstream_cx_overflow", "counter", "TCP connections refused because the connection pool was full.", func(c *clusterStats) string { return u64(c.cxOverflow.Load()) }},
 	{"envoy_cluster_upstream_cx_none_healthy", "counter", "Requests with no healthy endpoint to go to.", func(c *clusterStats) string { return u64(c.noneHealthy.Load()) }},
+	{"envoy_cluster_upstream_rq_mirrored", "counter", "Request copies sent to this cluster by a route's mirror (a Canarymesh extension).", func(c *clusterStats) string { return u64(c.mirrorSent.Load()) }},
+	{"envoy_cluster_upstream_rq_mirror_dropped", "counter", "Request copies for this cluster dropped: too many in flight, or a body too large (a Canarymesh extension).", func(c *clusterStats) string { return u64(c.mirrorDropped.Load()) }},
 	{"envoy_cluster_outlier_detection_ejections_active", "gauge", "Endpoints ejected now.", func(c *clusterStats) string { return i64(c.ejectionsActive.Load()) }},
 	{"envoy_cluster_outlier_detection_ejections_total", "counter", "Ejections.", func(c *clusterStats) string { return u64(c.ejectionsTotal.Load()) }},
 	{"envoy_cluster_outlier_detection_ejections_enforced_total", "counter", "Ejections enforced.", func(c *clusterStats) string { return u64(c.ejectionsTotal.Load()) }},

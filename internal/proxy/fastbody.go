@@ -330,6 +330,9 @@ func (x *fastExchange) writeResponseHead(mode bodyMode, keep bool) {
 	b = append(b, "X-Envoy-Upstream-Service-Time: "...)
 	b = appendInt(b, x.serviceTime().Milliseconds())
 	b = append(b, "\r\n"...)
+	if x.tgt != nil {
+		b = append(b, x.tgt.cookieLines...)
+	}
 	if mode == modeChunked || mode == modeClose {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}

@@ -148,6 +148,9 @@ func (x *fastExchange) eligible(rt *route) bool {
 	if rt == nil {
 		return true
 	}
+	if rt.mirror != nil {
+		return false // mirroring copies the request: net/http's front end does it
+	}
 	for _, t := range rt.targets.targets {
 		if t.up != nil && (t.up.protocol != "http" || t.up.passthrough) {
 			return false

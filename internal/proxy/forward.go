@@ -197,6 +197,10 @@ func (x *exchange) respond(ctx context.Context, res *http.Response, cancel conte
 		h[k] = vs
 	}
 	removeHopHeaders(h)
+	if cs := x.tgt.setCookies; len(cs) > 0 {
+		old := h["Set-Cookie"]
+		h["Set-Cookie"] = append(old[:len(old):len(old)], cs...)
+	}
 	if len(res.Trailer) > 0 {
 		keys := make([]string, 0, len(res.Trailer))
 		for k := range res.Trailer {

@@ -17,6 +17,10 @@ type target struct {
 	statsKey routeKey
 	up       *upstream   // linked when the snapshot is applied
 	stats    *routeStats // linked when the snapshot is applied
+	// setCookies are added to every response the target serves (session affinity);
+	// cookieLines are the same as "Set-Cookie: ...\r\n" lines for the fast path.
+	setCookies  []string
+	cookieLines []byte
 }
 
 // weighted picks targets by smooth weighted round robin (nginx's algorithm). The sequence

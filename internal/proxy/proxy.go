@@ -52,6 +52,8 @@ type Proxy struct {
 	noFast     bool
 	realClock  bool // now is time.Now: the fast path reuses its readings
 	version    atomic.Uint64
+	// mirrorSlots bounds the mirrored copies in flight (mirror.go).
+	mirrorSlots chan struct{}
 
 	mu        sync.Mutex // serialises Update and Close
 	closed    bool
@@ -63,7 +65,8 @@ type Proxy struct {
 func New(opts Options) *Proxy {
 	p := &Proxy{log: opts.Logger, bind: opts.Bind, tlsFor: opts.TLS, now: opts.Now,
 		dnsRefresh: opts.DNSRefresh, stats: newRegistry(), noFast: opts.NoFastPath,
-		listeners: map[string]*listenerRT{}, upstreams: map[upstreamKey]*upstream{}}
+		listeners: map[string]*listenerRT{}, upstreams: map[upstreamKey]*upstream{},
+		mirrorSlots: make(chan struct{}, maxMirrorInFlight)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -108,6 +108,8 @@ type clusterStats struct {
 	rqPendingActive atomic.Int64
 	pendingOverflow atomic.Uint64
 	noneHealthy     atomic.Uint64
+	mirrorSent      atomic.Uint64 // copies sent to this cluster by a route's mirror
+	mirrorDropped   atomic.Uint64 // copies not sent: too many in flight, or a body too large
 
 	cxActive      atomic.Int64
 	cxTotal       atomic.Uint64

@@ -102,6 +102,14 @@ func (c *checker) route(at string, r *Route, clusters, hosts map[string]bool) {
 			c.add("%s: target %q has weight %d, not 0 to 100", at, t.Cluster, t.Weight)
 		}
 	}
+	if mi := r.Mirror; mi != nil {
+		if !clusters[mi.Cluster] {
+			c.add("%s: mirror cluster %q is not in the snapshot", at, mi.Cluster)
+		}
+		if mi.Percent < 1 || mi.Percent > 100 {
+			c.add("%s: mirror percent %d is not 1 to 100", at, mi.Percent)
+		}
+	}
 	m := &r.Match
 	if m.Path != nil {
 		c.regex(at+" path", m.Path.Regex)

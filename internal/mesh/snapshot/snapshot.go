@@ -105,6 +105,9 @@ type Route struct {
 	Timeout *Timeouts         `json:"timeout,omitempty"`
 	// Rewrite applies to gateway routes.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
+	// Mirror copies a share of the route's requests to a cluster whose answers are
+	// discarded (HTTP routes; a Canarymesh extension).
+	Mirror *Mirror `json:"mirror,omitempty"`
 	// VirtualService is set on gateway routes: the "NS/NAME" of the virtual service the
 	// request is handed to; the gateway then routes it as egress would, with the routes
 	// of the (internal) virtual host of that Name in the same listener.
@@ -172,6 +175,18 @@ type WeightedCluster struct {
 	Weight  int    `json:"weight"`
 	// Port selects the target node's listener when it has several (0: its first).
 	Port int `json:"port,omitempty"`
+	// SetCookies are Set-Cookie values added to every response this target serves
+	// (HTTP routes; a Canarymesh extension for session affinity).
+	SetCookies []string `json:"setCookies,omitempty"`
+}
+
+// Mirror is where a route copies its requests, and how many of them.
+type Mirror struct {
+	Cluster string `json:"cluster"`
+	// Port selects the node's listener when it has several (0: its first).
+	Port int `json:"port,omitempty"`
+	// Percent of the route's requests copied, 1 to 100.
+	Percent int `json:"percent"`
 }
 
 // RetryPolicy is App Mesh's retryPolicy.
