@@ -238,7 +238,13 @@ func tookStep(old, next *v1alpha1.CanaryStatus, now time.Time) bool {
 	if old.ChecksRequestedTime != nil || !inAnalysis(old.Phase) {
 		return false
 	}
-	return next.ChecksRequestedTime != nil || next.LastStepTime != nil && next.LastStepTime.Time.Equal(now)
+	if next.ChecksRequestedTime != nil {
+		return true
+	}
+	// A step judged at once stamps lastStepTime with now. A later run at the same
+	// instant (woken by the step's own writes) finds the stamp already there: no step.
+	stamped := func(s *v1alpha1.CanaryStatus) bool { return s.LastStepTime != nil && s.LastStepTime.Time.Equal(now) }
+	return stamped(next) && !stamped(old)
 }
 
 // state returns the state of k, new when k is unknown or names another object (a
