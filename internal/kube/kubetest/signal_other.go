@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package kubetest
+
+import "syscall"
+
+func setPdeathsig(*syscall.SysProcAttr) {}
