@@ -33,6 +33,7 @@ var Substitutions = []Substitution{
 	{"--serve-compat-apis=false", "--serve-compat-apis={{ .Values.compatAPIs.enabled }}"},
 	{"--proxy-image=ghcr.io/canarymesh/canarymesh:latest", "--proxy-image={{ .Values.image.repository }}:{{ .Values.image.tag }}"},
 	{"canarymesh-controller.canarymesh-system.svc", "canarymesh-controller.{{ .Release.Namespace }}.svc"},
+	{"values: [kube-system, canarymesh-system]", "values: [kube-system, {{ .Release.Namespace }}]"},
 }
 
 // chartExclude are files of the base the chart does not carry: Helm installs into a
