@@ -121,6 +121,7 @@ func newRootCommand() *cobra.Command {
 		newRetryCommand(g),
 		newPauseCommand(g),
 		newResumeCommand(g),
+		newControllerCommand(g),
 		newInjectCommand(g),
 	)
 	return root
