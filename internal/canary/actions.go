@@ -21,6 +21,7 @@ const (
 	KindEvent             ActionKind = "Event"
 	KindAlert             ActionKind = "Alert"
 	KindRevertTarget      ActionKind = "RevertTarget"
+	KindFinalizeTarget    ActionKind = "FinalizeTarget"
 	KindRequeue           ActionKind = "Requeue"
 )
 
@@ -106,6 +107,11 @@ type Alert struct {
 // revertOnDeletion.
 type RevertTarget struct{}
 
+// FinalizeTarget removes what the Canary made for its release (the primary and, for a
+// Deployment, its Services and copies) once the reverted target has all the traffic;
+// targets that keep nothing of their own (Finalizer not implemented) skip it.
+type FinalizeTarget struct{}
+
 // Requeue asks for the next decision After this long; zero means as soon as the
 // actions before it have run (their results are awaited).
 type Requeue struct {
@@ -122,6 +128,7 @@ func (CheckMetrics) Kind() ActionKind      { return KindCheckMetrics }
 func (Event) Kind() ActionKind             { return KindEvent }
 func (Alert) Kind() ActionKind             { return KindAlert }
 func (RevertTarget) Kind() ActionKind      { return KindRevertTarget }
+func (FinalizeTarget) Kind() ActionKind    { return KindFinalizeTarget }
 func (Requeue) Kind() ActionKind           { return KindRequeue }
 
 func (a InitializePrimary) String() string { return "InitializePrimary(" + a.Revision + ")" }
@@ -149,8 +156,9 @@ func (a PromotePrimary) String() string { return "PromotePrimary(" + a.Revision 
 func (a RunWebhooks) String() string {
 	return "RunWebhooks(" + string(a.Type) + ", " + string(a.Phase) + ")"
 }
-func (CheckMetrics) String() string { return "CheckMetrics" }
-func (a Event) String() string      { return "Event(" + a.Type + ", " + a.Reason + ": " + a.Message + ")" }
-func (a Alert) String() string      { return "Alert(" + string(a.Severity) + ": " + a.Message + ")" }
-func (RevertTarget) String() string { return "RevertTarget" }
-func (a Requeue) String() string    { return "Requeue(" + a.After.String() + ")" }
+func (CheckMetrics) String() string   { return "CheckMetrics" }
+func (a Event) String() string        { return "Event(" + a.Type + ", " + a.Reason + ": " + a.Message + ")" }
+func (a Alert) String() string        { return "Alert(" + string(a.Severity) + ": " + a.Message + ")" }
+func (RevertTarget) String() string   { return "RevertTarget" }
+func (FinalizeTarget) String() string { return "FinalizeTarget" }
+func (a Requeue) String() string      { return "Requeue(" + a.After.String() + ")" }

@@ -44,6 +44,10 @@ func (c *Controller) do(ctx context.Context, cd *v1alpha1.Canary, st *canaryStat
 		c.alert(ctx, cd, a)
 	case RevertTarget:
 		return ignoreMissing(c.Target.ScaleCanary(ctx, cd, RestoreReplicas))
+	case FinalizeTarget:
+		if f, ok := c.Target.(Finalizer); ok {
+			return f.Finalize(ctx, cd)
+		}
 	case ensureMesh:
 		return c.ensureMesh(ctx, cd, st)
 	case resyncDone:

@@ -184,6 +184,7 @@ func (d *decider) deletion() {
 		d.after(d.readyPoll())
 	default:
 		d.routeToTarget()
+		d.add(FinalizeTarget{})
 		d.setPhase(v1alpha1.CanaryPhaseTerminated)
 		d.st.Message = "target reverted; all traffic routed to it"
 		d.info("Terminated", "Finalization complete for "+d.ref())

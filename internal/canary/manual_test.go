@@ -311,7 +311,7 @@ var revertOnDeletionCases = []decideCase{{
 	obs:  deleted(obsAt(time.Second, "r2")),
 	check: func(t *testing.T, dec Decision) {
 		wantPhase(t, dec, v1alpha1.CanaryPhaseTerminated)
-		wantKinds(t, dec, KindSetWeights, KindEvent)
+		wantKinds(t, dec, KindSetWeights, KindFinalizeTarget, KindEvent)
 		if dec.Actions[0] != (SetWeights{Canary: 100}) {
 			t.Errorf("actions %v", dec.Actions)
 		}
@@ -352,8 +352,8 @@ func TestRevertOnDeletionSimulated(t *testing.T) {
 	w := newWorld(t, cd, "r1").initialized()
 	w.deleted = true
 	w.runUntil(w.phaseIs(v1alpha1.CanaryPhaseTerminated))
-	if !w.reverted || !w.canaryUp || w.route != (SetWeights{Canary: 100}) {
-		t.Errorf("reverted %v, target up %v, route %v", w.reverted, w.canaryUp, w.route)
+	if !w.reverted || !w.canaryUp || w.route != (SetWeights{Canary: 100}) || !w.finalized {
+		t.Errorf("reverted %v, target up %v, route %v, finalized %v", w.reverted, w.canaryUp, w.route, w.finalized)
 	}
 }
 

@@ -32,6 +32,13 @@ type Target interface {
 	Ready(ctx context.Context, cd *v1alpha1.Canary, role Role) (ready bool, message string, err error)
 }
 
+// Finalizer is implemented by Targets that made objects of their own for a Canary and
+// remove them when it is deleted with revertOnDeletion, after the target got its
+// traffic back (a Deployment target: the primary, its Services, HPA and copies).
+type Finalizer interface {
+	Finalize(ctx context.Context, cd *v1alpha1.Canary) error
+}
+
 // Role is the part a workload plays in a release.
 type Role string
 

@@ -68,6 +68,7 @@ type world struct {
 	route          SetWeights
 	match          bool
 	reverted       bool
+	finalized      bool
 
 	// answer and measure stand in for webhooks and metric queries.
 	answer  func(h v1alpha1.CanaryWebhook) WebhookResult
@@ -202,6 +203,8 @@ func (w *world) apply(a Action) {
 	case RevertTarget:
 		w.reverted = true
 		w.scale(ScaleCanary{})
+	case FinalizeTarget:
+		w.finalized = true
 	case Requeue:
 	default:
 		w.t.Fatalf("unknown action %v", a)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -298,5 +299,23 @@ func testControllerRelease(t *testing.T, c *cluster) {
 	d := c.deployment(t, ns, "podinfo")
 	if replicas(d) != 2 || d.Status.ReadyReplicas != 2 {
 		t.Errorf("target after the revert: replicas %d, ready %d; want 2 and 2", replicas(d), d.Status.ReadyReplicas)
+	}
+	// The controller finalizes the target: the primary and its Services go, the apex
+	// stays and selects the target's pods.
+	eventually(t, "primary removed", func() (bool, string) {
+		_, err := c.cs.AppsV1().Deployments(ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	for _, name := range []string{"podinfo-primary", "podinfo-canary"} {
+		if _, err := c.cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("service %s after finalization: %v, want not found", name, err)
+		}
+	}
+	apex, err := c.cs.CoreV1().Services(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("apex service after finalization: %v", err)
+	}
+	if sel := apex.Spec.Selector["app"]; sel != "podinfo" {
+		t.Errorf("apex selects app=%q, want the target's podinfo", sel)
 	}
 }
