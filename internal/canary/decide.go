@@ -66,6 +66,7 @@ func (d *decider) run() {
 	case !d.obs.TargetExists:
 		d.targetMissing()
 	default:
+		d.targetFound()
 		d.forgetStaleMessage()
 		d.byPhase()
 	}
@@ -131,7 +132,24 @@ func (d *decider) targetMissing() {
 		d.warn("TargetNotFound", msg)
 	}
 	d.st.Message = msg
+	d.setTargetCondition(metav1.ConditionFalse, "TargetNotFound", msg)
 	d.after(d.readyPoll())
+}
+
+// targetFound marks the target as resolved once it exists (again).
+func (d *decider) targetFound() {
+	ref := d.cd.Spec.TargetRef
+	d.setTargetCondition(metav1.ConditionTrue, "TargetFound", fmt.Sprintf("target %s %s found", ref.Kind, ref.Name))
+}
+
+// setTargetCondition keeps the ReferencesResolved condition, which says whether the
+// Canary's targetRef names something that exists, as the mesh objects' conditions say
+// it of their references.
+func (d *decider) setTargetCondition(status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&d.st.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionReferencesResolved, Status: status, Reason: reason, Message: msg,
+		ObservedGeneration: d.cd.Generation, LastTransitionTime: d.now,
+	})
 }
 
 // Timing.

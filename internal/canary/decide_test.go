@@ -1,6 +1,8 @@
 package canary
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"reflect"
 	"slices"
 	"strings"
@@ -46,7 +48,9 @@ func obsAt(d time.Duration, rev string) Observations {
 }
 
 func idleStatus(p v1alpha1.CanaryPhase, applied, promoted string) v1alpha1.CanaryStatus {
-	return v1alpha1.CanaryStatus{ObservedGeneration: 1, Phase: p, LastAppliedSpec: applied, LastPromotedSpec: promoted}
+	return v1alpha1.CanaryStatus{ObservedGeneration: 1, Phase: p, LastAppliedSpec: applied, LastPromotedSpec: promoted,
+		Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReferencesResolved, Status: metav1.ConditionTrue,
+			ObservedGeneration: 1, Reason: "TargetFound", Message: "target Workload podinfo found"}}}
 }
 
 func wantPhase(t *testing.T, dec Decision, p v1alpha1.CanaryPhase) {
@@ -172,6 +176,22 @@ var initializationCases = []decideCase{{
 		wantPhase(t, dec, "")
 		wantKinds(t, dec, KindEvent, KindRequeue)
 		wantMessage(t, dec, "target Workload podinfo not found")
+		c := meta.FindStatusCondition(dec.Status.Conditions, v1alpha1.ConditionReferencesResolved)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "TargetNotFound" {
+			t.Errorf("ReferencesResolved = %+v, want False/TargetNotFound", c)
+		}
+	},
+}, {
+	name: "a target that appears resolves the condition",
+	st: v1alpha1.CanaryStatus{Message: "target Workload podinfo not found", Conditions: []metav1.Condition{{
+		Type: v1alpha1.ConditionReferencesResolved, Status: metav1.ConditionFalse, Reason: "TargetNotFound"}}},
+	obs: obsAt(0, "r1"),
+	check: func(t *testing.T, dec Decision) {
+		wantPhase(t, dec, v1alpha1.CanaryPhaseInitializing)
+		c := meta.FindStatusCondition(dec.Status.Conditions, v1alpha1.ConditionReferencesResolved)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != "TargetFound" {
+			t.Errorf("ReferencesResolved = %+v, want True/TargetFound", c)
+		}
 	},
 }}
 
