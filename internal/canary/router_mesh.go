@@ -34,6 +34,11 @@ const AnnotationOwner = "canarymesh.dev/owner"
 type MeshRouter struct {
 	Store store.Store
 	Log   *slog.Logger
+	// Selector, when set, gives the label the virtual nodes select on, the canary's
+	// value of it and the primary's: a Deployment target's selector label, whose
+	// primary value is the canary's with -primary, as Flagger names it. Unset, the
+	// target is a Workload in Store, whose primary value is <target>-primary.
+	Selector func(ctx context.Context, cd *v1alpha1.Canary) (key, canaryValue, primaryValue string, err error)
 }
 
 var _ Router = (*MeshRouter)(nil)
@@ -247,7 +252,7 @@ func (r *MeshRouter) desired(ctx context.Context, cd *v1alpha1.Canary) ([]v1alph
 	if err != nil {
 		return nil, err
 	}
-	key, canaryValue, err := r.selector(ctx, cd)
+	key, canaryValue, primaryValue, err := r.selector(ctx, cd)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +264,7 @@ func (r *MeshRouter) desired(ctx context.Context, cd *v1alpha1.Canary) ([]v1alph
 		Routes:    []v1alpha1.Route{rt.mainRoute(100, 0)}, MeshRef: mesh}}
 	vr.Name = apex
 	objs := []v1alpha1.Object{
-		node(primary, pm, map[string]string{key: cd.Spec.TargetRef.Name + "-primary"}, primary+"."+ns, backends(cd), mesh),
+		node(primary, pm, map[string]string{key: primaryValue}, primary+"."+ns, backends(cd), mesh),
 		node(canary, pm, map[string]string{key: canaryValue}, canary+"."+ns, backends(cd), mesh),
 		vr,
 		service(apex, ns, &v1alpha1.VirtualServiceProvider{VirtualRouter: &v1alpha1.VirtualRouterServiceProvider{
@@ -331,26 +336,31 @@ func backends(cd *v1alpha1.Canary) []v1alpha1.Backend {
 // selectorLabels are the labels the primary's copy renames, in Flagger's order.
 var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
-// selector returns the label the virtual nodes select on and the target's value of it:
-// the first of app, name, app.kubernetes.io/name that the target Workload carries, else
-// app with the target's name.
-func (r *MeshRouter) selector(ctx context.Context, cd *v1alpha1.Canary) (key, canaryValue string, err error) {
+// selector returns the label the virtual nodes select on, the target's value of it and
+// the primary's: Selector's answer when set; else the first of app, name,
+// app.kubernetes.io/name that the target Workload carries (app with the target's name
+// when none), and <target>-primary for the primary.
+func (r *MeshRouter) selector(ctx context.Context, cd *v1alpha1.Canary) (key, canaryValue, primaryValue string, err error) {
+	if r.Selector != nil {
+		return r.Selector(ctx, cd)
+	}
 	name := cd.Spec.TargetRef.Name
+	primaryValue = name + "-primary"
 	obj, err := r.Store.Get(ctx, store.Key{Kind: "Workload", Namespace: cd.Namespace, Name: name})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return "app", name, nil
+		return "app", name, primaryValue, nil
 	case err != nil:
-		return "", "", err
+		return "", "", "", err
 	}
 	if w, ok := obj.(*v1alpha1.Workload); ok {
 		for _, k := range selectorLabels {
 			if v, ok := w.Spec.Labels[k]; ok {
-				return k, v, nil
+				return k, v, primaryValue, nil
 			}
 		}
 	}
-	return "app", name, nil
+	return "app", name, primaryValue, nil
 }
 
 // meshRef names spec.service.meshName, or else the one Mesh whose namespaceSelector

@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -276,5 +277,54 @@ func TestMeshRouterOwnership(t *testing.T) {
 	}
 	if err := (&MeshRouter{Store: st}).Initialize(ctx, seedCanary()); err != nil {
 		t.Fatalf("an unowned object is adopted: %v", err)
+	}
+}
+
+// The virtual nodes select on the label the target's pods carry: a Workload's own
+// labels with <target>-primary for the primary, or what Selector says (a Deployment
+// selected by name: web, whose primary's pods carry name: web-primary).
+func TestMeshRouterNodeSelectors(t *testing.T) {
+	ctx := context.Background()
+	selects := func(t *testing.T, st store.Store, node string) map[string]string {
+		t.Helper()
+		o, err := st.Get(ctx, store.Key{Kind: "VirtualNode", Namespace: "demo", Name: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.(*v1alpha1.VirtualNode).Spec.PodSelector.MatchLabels
+	}
+	for _, tc := range []struct {
+		name             string
+		selector         func(context.Context, *v1alpha1.Canary) (string, string, string, error)
+		primary, canaryL map[string]string
+	}{
+		{name: "no workload: app and the target's name",
+			primary: map[string]string{"app": "podinfo-primary"}, canaryL: map[string]string{"app": "podinfo"}},
+		{name: "a Deployment's selector label",
+			selector: func(context.Context, *v1alpha1.Canary) (string, string, string, error) {
+				return "name", "web", "web-primary", nil
+			},
+			primary: map[string]string{"name": "web-primary"}, canaryL: map[string]string{"name": "web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			r := &MeshRouter{Store: st, Selector: tc.selector}
+			if err := r.Initialize(ctx, seedCanary()); err != nil {
+				t.Fatal(err)
+			}
+			if got := selects(t, st, "podinfo-primary"); !maps.Equal(got, tc.primary) {
+				t.Errorf("primary node selects %v, want %v", got, tc.primary)
+			}
+			if got := selects(t, st, "podinfo-canary"); !maps.Equal(got, tc.canaryL) {
+				t.Errorf("canary node selects %v, want %v", got, tc.canaryL)
+			}
+		})
+	}
+	st := newStore(t)
+	failing := &MeshRouter{Store: st, Selector: func(context.Context, *v1alpha1.Canary) (string, string, string, error) {
+		return "", "", "", ErrTargetNotFound
+	}}
+	if err := failing.Initialize(ctx, seedCanary()); !errors.Is(err, ErrTargetNotFound) {
+		t.Errorf("Initialize with a missing target: %v", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/controlplane"
 	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
@@ -221,15 +222,28 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("no canary target is configured: Canaries are not analysed")
 	} else {
 		clog := log.With("component", "canary")
+		target := o.Target(parts)
+		router := &canary.MeshRouter{Store: st, Log: clog}
+		if sl, ok := target.(selectorLabeler); ok {
+			// Flagger's names: the primary's pods carry the target's selector value
+			// with -primary, and the virtual nodes select on that label.
+			router.Selector = func(ctx context.Context, cd *v1alpha1.Canary) (string, string, string, error) {
+				k, v, err := sl.SelectorLabel(ctx, cd)
+				return k, v, v + "-primary", err
+			}
+		}
 		cc := &canary.Controller{
-			Store:    st,
-			Target:   o.Target(parts),
-			Router:   &canary.MeshRouter{Store: st, Log: clog},
-			Metrics:  &canary.MeshMetrics{Store: st, MetricsServer: o.MetricsServer, Secrets: secrets{cs}},
-			Hooks:    &hooks.Caller{},
-			Recorder: &hooks.Recorder{Store: st, Source: "canary-controller"},
-			Stats:    stats,
-			Log:      clog,
+			Store:  st,
+			Target: target,
+			Router: router,
+			// Before a canary is scaled down, the proxies connected to this replica
+			// confirm the routes that take its traffic away.
+			Propagation: &controlplane.Propagation{Sync: sync, Proxies: push.Proxies},
+			Metrics:     &canary.MeshMetrics{Store: st, MetricsServer: o.MetricsServer, Secrets: secrets{cs}},
+			Hooks:       &hooks.Caller{},
+			Recorder:    &hooks.Recorder{Store: st, Source: "canary-controller"},
+			Stats:       stats,
+			Log:         clog,
 		}
 		if err := mgr.Add(runnable(true, cc.Run)); err != nil {
 			return err
@@ -321,3 +335,9 @@ func (r *funcRunnable) Start(ctx context.Context) error { return r.fn(ctx) }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable.
 func (r *funcRunnable) NeedLeaderElection() bool { return r.leader }
+
+// selectorLabeler is a Target that knows the label its pods are selected by (a
+// Deployment target).
+type selectorLabeler interface {
+	SelectorLabel(ctx context.Context, cd *v1alpha1.Canary) (key, value string, err error)
+}
