@@ -44,6 +44,8 @@ type controllerFlags struct {
 	proxyTokenSecret string
 	namespace        string
 	webhookService   string
+
+	dash controllerDashboardFlags
 }
 
 func newControllerCommand(g *globals) *cobra.Command {
@@ -90,6 +92,7 @@ time writes statuses and runs canaries.`,
 	fl.StringVar(&f.proxyTokenSecret, "proxy-token-secret", "", "Secret in each pod's namespace whose key token the sidecar presents")
 	fl.StringVar(&f.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the controller's namespace, where the webhook certificate Secret lives (default $POD_NAMESPACE)")
 	fl.StringVar(&f.webhookService, "webhook-service", "", "Service in front of the webhook; its DNS names go into the serving certificate")
+	addControllerDashboardFlags(fl, &f.dash)
 	return cmd
 }
 
@@ -134,6 +137,9 @@ func runController(cmd *cobra.Command, g *globals, f controllerFlags) error {
 			})
 			return err
 		})
+	}
+	if f.dash.listen != "" {
+		o.Setup = append(o.Setup, setupDashboard(&f.dash, token))
 	}
 	return controller.Run(cmd.Context(), o)
 }
