@@ -494,7 +494,31 @@ func TestKustomizeBaseAndChart(t *testing.T) {
 	other := renderChart(t, "mesh-system", map[string]any{
 		"image": map[string]any{"repository": "registry.example/canarymesh", "tag": "v9.9.9"}, "replicas": 3,
 		"compatAPIs": map[string]any{"enabled": true},
+		"grafana":    map[string]any{"dashboard": map[string]any{"enabled": true}},
 	})
+	// The Grafana dashboard's ConfigMap carries deploy/grafana's JSON as it is, Grafana's
+	// own {{...}} legends included.
+	wantDash, err := os.ReadFile(filepath.Join("grafana", "canarymesh-canary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dashFound := false
+	for _, o := range other {
+		if o.GetKind() != "ConfigMap" || o.GetName() != "canarymesh-grafana-dashboard" {
+			continue
+		}
+		dashFound = true
+		got, _, _ := unstructured.NestedString(o.Object, "data", "canarymesh-canary.json")
+		if got != strings.TrimRight(string(wantDash), "\n") {
+			t.Errorf("chart's dashboard ConfigMap differs from deploy/grafana/canarymesh-canary.json")
+		}
+		if o.GetLabels()["grafana_dashboard"] != "1" {
+			t.Errorf("dashboard ConfigMap labels %v lack grafana_dashboard: \"1\"", o.GetLabels())
+		}
+	}
+	if !dashFound {
+		t.Error("grafana.dashboard.enabled rendered no dashboard ConfigMap")
+	}
 	var others []*unstructured.Unstructured
 	for _, o := range other {
 		if o.GetKind() != "CustomResourceDefinition" {

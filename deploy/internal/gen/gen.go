@@ -142,7 +142,44 @@ func Generate(src string) (map[string][]byte, error) {
 	tpl.Write(templated(compatRBAC, map[string]bool{}))
 	tpl.WriteString("{{- end }}\n")
 	files["helm/canarymesh/templates/compat-apis.yaml"] = tpl.Bytes()
+
+	dash, err := grafanaDashboard(filepath.Join(src, "grafana", "canarymesh-canary.json"))
+	if err != nil {
+		return nil, err
+	}
+	files["helm/canarymesh/templates/grafana-dashboard.yaml"] = dash
 	return files, nil
+}
+
+// grafanaDashboard is the chart's template of the Grafana dashboard: a ConfigMap labelled
+// for Grafana's dashboard sidecar, when grafana.dashboard.enabled is set. The dashboard's
+// legends ({{version}}) are Grafana's templates; Helm must print them as text.
+func grafanaDashboard(path string) ([]byte, error) {
+	js, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the Grafana dashboard: %w", err)
+	}
+	var b bytes.Buffer
+	b.WriteString(header)
+	b.WriteString(`{{- if .Values.grafana.dashboard.enabled }}
+# The canary dashboard of deploy/grafana, for Grafana's dashboard sidecar (it loads
+# ConfigMaps labelled grafana_dashboard: "1").
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: canarymesh-grafana-dashboard
+  namespace: canarymesh-system
+  labels:
+    app.kubernetes.io/name: canarymesh
+    grafana_dashboard: "1"
+data:
+  canarymesh-canary.json: |-
+`)
+	for _, line := range strings.Split(strings.TrimRight(string(js), "\n"), "\n") {
+		b.WriteString("    " + strings.ReplaceAll(line, "{{", "{{`{{`}}") + "\n")
+	}
+	b.WriteString("{{- end }}\n")
+	return templated(b.Bytes(), map[string]bool{}), nil
 }
 
 // templated applies Substitutions to b, recording the literals found in used.

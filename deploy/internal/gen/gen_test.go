@@ -37,6 +37,7 @@ func TestChartValueMustOccurInBase(t *testing.T) {
 	src := t.TempDir()
 	copyDir(t, "../../crds", filepath.Join(src, "crds"))
 	copyDir(t, "../../kustomize", filepath.Join(src, "kustomize"))
+	copyDir(t, "../../grafana", filepath.Join(src, "grafana"))
 	if _, err := Generate(src); err != nil {
 		t.Fatalf("a copy of the tree: %v", err)
 	}
