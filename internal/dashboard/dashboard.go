@@ -183,15 +183,21 @@ func (d *Dashboard) read(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		switch st, _ := d.sessions.check(r); st {
-		case validSession:
-			next.ServeHTTP(w, r)
-		case expiredSession:
-			refuse(w, http.StatusUnauthorized, "SessionExpired", msgExpired)
-		default:
-			refuse(w, http.StatusUnauthorized, "LoginRequired", msgLogin)
-		}
+		d.withSession(w, r, next, msgLogin)
 	})
+}
+
+// withSession serves r with next when it carries a valid session, and otherwise says
+// that the session expired or, with loginMsg, that a login is needed.
+func (d *Dashboard) withSession(w http.ResponseWriter, r *http.Request, next http.Handler, loginMsg string) {
+	switch st, _ := d.sessions.check(r); st {
+	case validSession:
+		next.ServeHTTP(w, r)
+	case expiredSession:
+		refuse(w, http.StatusUnauthorized, "SessionExpired", msgExpired)
+	default:
+		refuse(w, http.StatusUnauthorized, "LoginRequired", loginMsg)
+	}
 }
 
 // act admits an action: not read-only, from the page itself, with a valid session.
@@ -205,14 +211,7 @@ func (d *Dashboard) act(next http.Handler) http.Handler {
 			refuse(w, http.StatusForbidden, "CrossSite", msgCSRF)
 			return
 		}
-		switch st, _ := d.sessions.check(r); st {
-		case validSession:
-			next.ServeHTTP(w, r)
-		case expiredSession:
-			refuse(w, http.StatusUnauthorized, "SessionExpired", msgExpired)
-		default:
-			refuse(w, http.StatusUnauthorized, "LoginRequired", msgActionLogin)
-		}
+		d.withSession(w, r, next, msgActionLogin)
 	})
 }
 

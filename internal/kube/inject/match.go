@@ -24,61 +24,46 @@ func podName(pod *corev1.Pod, namespace string) string {
 // matchVirtualNode picks the VirtualNode whose podSelector matches the pod's labels, as
 // App Mesh's controller does: none is not an error (nil), several are.
 func matchVirtualNode(pod *corev1.Pod, namespace string, vns []*v1alpha1.VirtualNode) (*v1alpha1.VirtualNode, error) {
-	var found []*v1alpha1.VirtualNode
-	for _, vn := range vns {
-		if vn.Namespace != namespace || vn.Spec.PodSelector == nil || vn.DeletionTimestamp != nil {
-			continue
-		}
-		sel, err := metav1.LabelSelectorAsSelector(vn.Spec.PodSelector)
-		if err != nil {
-			return nil, fmt.Errorf("VirtualNode %s/%s: spec.podSelector: %w", vn.Namespace, vn.Name, err)
-		}
-		if sel.Matches(labels.Set(pod.Labels)) {
-			found = append(found, vn)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, nil
-	case 1:
-		return found[0], nil
-	}
-	names := make([]string, len(found))
-	for i, vn := range found {
-		names[i] = vn.Namespace + "/" + vn.Name
-	}
-	sort.Strings(names)
-	return nil, fmt.Errorf("found multiple matching VirtualNodes for pod %s: %s", podName(pod, namespace), strings.Join(names, ","))
+	return matchOne(pod, namespace, "VirtualNodes", vns, func(vn *v1alpha1.VirtualNode) *metav1.LabelSelector { return vn.Spec.PodSelector })
 }
 
 // matchVirtualGateway picks the VirtualGateway whose podSelector matches the pod, with
 // the same rules as matchVirtualNode.
 func matchVirtualGateway(pod *corev1.Pod, namespace string, vgs []*v1alpha1.VirtualGateway) (*v1alpha1.VirtualGateway, error) {
-	var found []*v1alpha1.VirtualGateway
-	for _, vg := range vgs {
-		if vg.Namespace != namespace || vg.Spec.PodSelector == nil || vg.DeletionTimestamp != nil {
+	return matchOne(pod, namespace, "VirtualGateways", vgs, func(vg *v1alpha1.VirtualGateway) *metav1.LabelSelector { return vg.Spec.PodSelector })
+}
+
+// matchOne picks the one object of the pod's namespace whose pod selector matches the
+// pod's labels; kinds names them in the error when several do.
+func matchOne[T v1alpha1.Object](pod *corev1.Pod, namespace, kinds string, objs []T, selector func(T) *metav1.LabelSelector) (T, error) {
+	var zero T
+	var found []T
+	for _, o := range objs {
+		ps := selector(o)
+		if o.GetNamespace() != namespace || ps == nil || o.GetDeletionTimestamp() != nil {
 			continue
 		}
-		sel, err := metav1.LabelSelectorAsSelector(vg.Spec.PodSelector)
+		sel, err := metav1.LabelSelectorAsSelector(ps)
 		if err != nil {
-			return nil, fmt.Errorf("VirtualGateway %s/%s: spec.podSelector: %w", vg.Namespace, vg.Name, err)
+			kind := strings.TrimSuffix(kinds, "s")
+			return zero, fmt.Errorf("%s %s/%s: spec.podSelector: %w", kind, o.GetNamespace(), o.GetName(), err)
 		}
 		if sel.Matches(labels.Set(pod.Labels)) {
-			found = append(found, vg)
+			found = append(found, o)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return nil, nil
+		return zero, nil
 	case 1:
 		return found[0], nil
 	}
 	names := make([]string, len(found))
-	for i, vg := range found {
-		names[i] = vg.Namespace + "/" + vg.Name
+	for i, o := range found {
+		names[i] = o.GetNamespace() + "/" + o.GetName()
 	}
 	sort.Strings(names)
-	return nil, fmt.Errorf("found multiple matching VirtualGateways for pod %s: %s", podName(pod, namespace), strings.Join(names, ","))
+	return zero, fmt.Errorf("found multiple matching %s for pod %s: %s", kinds, podName(pod, namespace), strings.Join(names, ","))
 }
 
 // legacyVirtualNode is App Mesh's first injector's rule, for VirtualNodes imported from
