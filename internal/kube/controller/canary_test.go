@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,18 +18,22 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/internal/demoapp"
 	"github.com/canarymesh/canarymesh/internal/kube/kubetest"
 	"github.com/canarymesh/canarymesh/internal/loadtest"
+	"github.com/canarymesh/canarymesh/internal/metrics/prometheus/promtest"
 	"github.com/canarymesh/canarymesh/internal/store"
 )
 
 // A Deployment released through `canarymesh controller` as a Kubernetes user would: the
-// Canary is a CRD in the API server, the controller runs on the API-server store, and
-// kube-controller-manager with kwok roll the Deployments out. The analysis is judged by
-// a real load-tester service (Flagger's flagger-loadtester API, internal/loadtest) over
-// HTTP: a rollout webhook to its /gate/approve, and a rollback webhook to its
-// /rollback/check, which the test opens to make the second release fail. (No process
-// runs in kwok's pods, so there is no traffic for built-in metrics to measure.)
+// Canary and its MetricTemplate are CRDs in the API server, the controller runs on the
+// API-server store, and kube-controller-manager with kwok roll the Deployments out.
+//
+// The metrics come from a real source: Debian's Prometheus scrapes a real demo app that
+// carries real load, and the Canary's MetricTemplate (provider prometheus) asks it for
+// the success rate. kwok's pods run no process, so the app stands beside the cluster for
+// the canary's pods; the test makes it fail for the second release. The acceptance
+// webhook goes to a real load tester (Flagger's flagger-loadtester API, internal/loadtest).
 func TestDeploymentCanaryInCluster(t *testing.T) {
 	env := kubetest.Start(t, kubetest.Options{CRDs: true, Controllers: true, Kwok: true})
 	s := newStore(t, env)
@@ -39,6 +44,30 @@ func TestDeploymentCanaryInCluster(t *testing.T) {
 	lt := loadtest.NewService(loadtest.ServiceOptions{})
 	tester := httptest.NewServer(lt)
 	t.Cleanup(func() { tester.Close(); lt.Close() })
+
+	// The canary's app under steady load, healthy until the test swaps in a failing one.
+	var app atomic.Pointer[http.Handler]
+	setApp := func(version string, errorRate float64) {
+		h := demoapp.New(demoapp.Options{Version: version, ErrorRate: errorRate})
+		app.Store(&h)
+	}
+	setApp("3.1.1", 0)
+	appSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*app.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(appSrv.Close)
+	go func() {
+		for ctx.Err() == nil {
+			if resp, err := http.Get(appSrv.URL + "/"); err == nil {
+				resp.Body.Close()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	prom := promtest.Start(t, promtest.Options{Targets: []promtest.Target{{
+		Job: "podinfo-canary", Addresses: []string{strings.TrimPrefix(appSrv.URL, "http://")},
+		Labels: map[string]string{"kubernetes_namespace": "demo"},
+	}}})
+	const successRate = `sum(rate(http_requests_total{kubernetes_namespace="{{ namespace }}",job="{{ target }}-canary",status!~"5.."}[{{ interval }}])) / sum(rate(http_requests_total{kubernetes_namespace="{{ namespace }}",job="{{ target }}-canary"}[{{ interval }}])) * 100`
+	prom.WaitForData(t, `http_requests_total{job="podinfo-canary"}`, patience)
 
 	apply(t, s, decode(t, `
 apiVersion: v1
@@ -65,6 +94,13 @@ spec:
 	}
 	apply(t, s, decode(t, fmt.Sprintf(`
 apiVersion: canarymesh.dev/v1alpha1
+kind: MetricTemplate
+metadata: {name: success-rate, namespace: demo}
+spec:
+  provider: {type: prometheus, address: %[2]s}
+  query: '%[3]s'
+---
+apiVersion: canarymesh.dev/v1alpha1
 kind: Canary
 metadata: {name: podinfo, namespace: demo}
 spec:
@@ -75,10 +111,15 @@ spec:
     threshold: 2
     maxWeight: 50
     stepWeight: 25
+    noData: wait
+    metrics:
+    - name: success-rate
+      templateRef: {name: success-rate}
+      interval: 10s
+      thresholdRange: {min: 99}
     webhooks:
-    - {name: rollback-gate, type: rollback, url: %[1]s/rollback/check}
     - {name: acceptance, type: rollout, url: %[1]s/gate/approve}
-`, tester.URL)))
+`, tester.URL, prom.URL, successRate)))
 
 	// Every phase and weight the Canary is stored with, in order.
 	var mu sync.Mutex
@@ -159,28 +200,37 @@ spec:
 		t.Errorf("phases %s, want Progressing at 25 and 50", p)
 	}
 
-	resp, err := http.Post(tester.URL+"/rollback/open", "application/json", strings.NewReader(`{"name":"podinfo","namespace":"demo"}`))
+	o, err := s.Get(ctx, store.Key{Kind: "Canary", Namespace: "demo", Name: "podinfo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if lm := o.(*v1alpha1.Canary).Status.LastMetrics; len(lm) == 0 || !strings.Contains(lm[0].Query, `job="podinfo-canary"`) {
+		t.Errorf("last metrics %+v, want the rendered success-rate query", lm)
+	}
+
+	// 3.1.2 answers half of its requests with 500: Prometheus sees it and the release fails.
+	setApp("3.1.2", 0.5)
 	release("ghcr.io/stefanprodan/podinfo:3.1.2")
 	eventually(t, "3.1.2 Failed", phaseIs(v1alpha1.CanaryPhaseFailed))
 	if got := image("podinfo-primary"); got != "ghcr.io/stefanprodan/podinfo:3.1.1" {
 		t.Errorf("after the rollback the primary runs %s, want 3.1.1 still", got)
 	}
-	vr, err := s.Get(ctx, store.Key{Kind: "VirtualRouter", Namespace: "demo", Name: "podinfo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range vr.(*v1alpha1.VirtualRouter).Spec.Routes {
-		if r.HTTPRoute == nil {
-			continue
+	// The status is stored before its actions run: the route follows it.
+	eventually(t, "all traffic back on the primary", func() (string, bool) {
+		vr, err := s.Get(ctx, store.Key{Kind: "VirtualRouter", Namespace: "demo", Name: "podinfo"})
+		if err != nil {
+			return err.Error(), false
 		}
-		for _, wt := range r.HTTPRoute.Action.WeightedTargets {
-			if wt.VirtualNodeRef.Name == "podinfo-canary" && wt.Weight != 0 {
-				t.Errorf("after the rollback route %s gives the canary %d", r.Name, wt.Weight)
+		for _, r := range vr.(*v1alpha1.VirtualRouter).Spec.Routes {
+			if r.HTTPRoute == nil {
+				continue
+			}
+			for _, wt := range r.HTTPRoute.Action.WeightedTargets {
+				if wt.VirtualNodeRef.Name == "podinfo-canary" && wt.Weight != 0 {
+					return fmt.Sprintf("route %s gives the canary %d", r.Name, wt.Weight), false
+				}
 			}
 		}
-	}
+		return "", true
+	})
 }
