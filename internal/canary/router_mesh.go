@@ -338,8 +338,10 @@ var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
 // selector returns the label the virtual nodes select on, the target's value of it and
 // the primary's: Selector's answer when set; else the first of app, name,
-// app.kubernetes.io/name that the target Workload carries (app with the target's name
-// when none), and <target>-primary for the primary.
+// app.kubernetes.io/name that the target Workload carries, and <target>-primary for the
+// primary. A Workload with none of them is refused, as Flagger refuses such a
+// Deployment: no virtual node could select its instances, so the canary would get no
+// traffic. (While the target does not exist yet, app with its name stands in.)
 func (r *MeshRouter) selector(ctx context.Context, cd *v1alpha1.Canary) (key, canaryValue, primaryValue string, err error) {
 	if r.Selector != nil {
 		return r.Selector(ctx, cd)
@@ -353,14 +355,17 @@ func (r *MeshRouter) selector(ctx context.Context, cd *v1alpha1.Canary) (key, ca
 	case err != nil:
 		return "", "", "", err
 	}
-	if w, ok := obj.(*v1alpha1.Workload); ok {
-		for _, k := range selectorLabels {
-			if v, ok := w.Spec.Labels[k]; ok {
-				return k, v, primaryValue, nil
-			}
+	w, ok := obj.(*v1alpha1.Workload)
+	if !ok {
+		return "app", name, primaryValue, nil
+	}
+	for _, k := range selectorLabels {
+		if v, ok := w.Spec.Labels[k]; ok {
+			return k, v, primaryValue, nil
 		}
 	}
-	return "app", name, primaryValue, nil
+	return "", "", "", fmt.Errorf("target Workload %s/%s: spec.labels has none of %s, by which the %s-canary virtual node selects its instances: add one, e.g. app: %s",
+		w.Namespace, w.Name, strings.Join(selectorLabels, ", "), name, name)
 }
 
 // meshRef names spec.service.meshName, or else the one Mesh whose namespaceSelector

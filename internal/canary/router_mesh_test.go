@@ -320,7 +320,24 @@ func TestMeshRouterNodeSelectors(t *testing.T) {
 			}
 		})
 	}
+	// A Workload without app, name or app.kubernetes.io/name: nothing could select its
+	// instances, so the mesh is not made and the reason names the missing label.
 	st := newStore(t)
+	bare := &v1alpha1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "demo"},
+		Spec: v1alpha1.WorkloadSpec{Command: []string{"demo-app"}}}
+	bare.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Workload"))
+	if _, err := st.Create(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	err := (&MeshRouter{Store: st}).Initialize(ctx, seedCanary())
+	if err == nil || !strings.Contains(err.Error(), "spec.labels") || !strings.Contains(err.Error(), "app: podinfo") {
+		t.Errorf("Initialize with a target Workload without selector labels: %v", err)
+	}
+	if _, gerr := st.Get(ctx, store.Key{Kind: "VirtualNode", Namespace: "demo", Name: "podinfo-canary"}); !errors.Is(gerr, store.ErrNotFound) {
+		t.Errorf("a canary node was made for a target nothing can select: %v", gerr)
+	}
+
+	st = newStore(t)
 	failing := &MeshRouter{Store: st, Selector: func(context.Context, *v1alpha1.Canary) (string, string, string, error) {
 		return "", "", "", ErrTargetNotFound
 	}}
