@@ -156,7 +156,9 @@ const (
 	msgReadOnly    = "the dashboard is read-only (canarymesh up --dashboard-read-only): actions are switched off"
 	msgCSRF        = "refused: the request did not come from the dashboard page (" + HeaderCSRF + " header missing or foreign Origin)"
 	msgWrongToken  = "wrong token: paste the token from the data directory's token file (or CANARYMESH_TOKEN)"
-	msgActionLogin = "log in to act on canaries: reading is open to everyone, actions need the token"
+	msgActionLogin = "log in with the API token to act on canaries"
+	// msgAnonActionLogin is for --dashboard-anonymous-read, where the views need no login.
+	msgAnonActionLogin = "log in to act on canaries: reading is open to everyone, actions need the token"
 )
 
 // apiError is the JSON body of every refusal.
@@ -211,7 +213,11 @@ func (d *Dashboard) act(next http.Handler) http.Handler {
 			refuse(w, http.StatusForbidden, "CrossSite", msgCSRF)
 			return
 		}
-		d.withSession(w, r, next, msgActionLogin)
+		msg := msgActionLogin
+		if d.o.AnonymousRead {
+			msg = msgAnonActionLogin
+		}
+		d.withSession(w, r, next, msg)
 	})
 }
 

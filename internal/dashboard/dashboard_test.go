@@ -208,7 +208,10 @@ func TestLoginSessionsAndActions(t *testing.T) {
 	resp, body = e.req(t, http.MethodPost, "/ui/actions/demo/podinfo/promote", "", cookie, true, "Origin", "http://evil.example")
 	wantRefusal(t, "an action from another origin", resp, body, 403, "CrossSite", "foreign Origin")
 	resp, body = e.req(t, http.MethodPost, "/ui/actions/demo/podinfo/promote", "", nil, true)
-	wantRefusal(t, "an action without login", resp, body, 401, "LoginRequired", "log in")
+	wantRefusal(t, "an action without login", resp, body, 401, "LoginRequired", "log in with the API token to act")
+	if msg, _ := body["message"].(string); strings.Contains(msg, "open to everyone") {
+		t.Errorf("an action without login, views behind the login too: %q claims reading is open", msg)
+	}
 	resp, body = e.req(t, http.MethodPost, "/ui/actions/demo/podinfo/explode", "", cookie, true)
 	wantRefusal(t, "an unknown action", resp, body, 400, "BadRequest", `unknown action "explode"`)
 	resp, body = e.req(t, http.MethodPost, "/ui/actions/demo/missing/promote", "", cookie, true)

@@ -48,12 +48,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer d.stop()
 	start := time.Now()
 	err = d.play(ctx)
+	// A failed demo keeps its data directory: up.log and the workloads' logs say why.
+	defer func() { d.stop(o.Keep || err != nil) }()
 	d.say("")
 	if err != nil {
 		d.say("verdict: FAILED after %s: %v", time.Since(start).Round(time.Second), err)
+		d.say("logs kept in %s (up.log, logs/)", d.dir)
 	} else {
 		d.say("verdict: OK in %s — 3.1.1 was promoted; 3.1.2 failed its checks and was rolled back, all traffic on 3.1.1", time.Since(start).Round(time.Second))
 	}
@@ -78,6 +80,7 @@ type run struct {
 	api    string
 	admin  string
 	up     *exec.Cmd
+	exited chan struct{} // closed when up has exited
 	client *controlplane.Client
 	cancel context.CancelFunc
 	table  *table
@@ -129,8 +132,16 @@ func start(ctx context.Context, o Options) (*run, error) {
 	}
 	d.up.Stdout, d.up.Stderr = logf, logf
 	if err := d.up.Start(); err != nil {
+		cancel()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	d.exited = make(chan struct{})
+	go func() {
+		_ = d.up.Wait()
+		_ = logf.Close()
+		close(d.exited)
+	}()
 	d.say("canarymesh demo: the seed's Flagger + App Mesh demo on this machine (logs in %s)", dir)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -142,18 +153,24 @@ func start(ctx context.Context, o Options) (*run, error) {
 				return d, nil
 			}
 		}
+		select {
+		case <-d.exited:
+			return nil, fmt.Errorf("canarymesh up exited (%v); see %s", d.up.ProcessState, filepath.Join(dir, "up.log"))
+		default:
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			d.stop()
+			d.stop(true)
 			return nil, errors.New("canarymesh up did not start; see " + filepath.Join(dir, "up.log"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func (d *run) stop() {
+// stop ends up and, unless keepDir, removes the data directory.
+func (d *run) stop(keepDir bool) {
 	d.cancel()
-	_ = d.up.Wait()
-	if !d.o.Keep {
+	<-d.exited
+	if !keepDir {
 		_ = os.RemoveAll(d.dir)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -171,8 +172,23 @@ func For(objs []v1alpha1.Object, kind, name string) []*v1alpha1.Event {
 			out = append(out, ev)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].LastTimestamp.Before(&out[j].LastTimestamp) })
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := &out[i].LastTimestamp, &out[j].LastTimestamp
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return writtenBefore(out[i].ResourceVersion, out[j].ResourceVersion)
+	})
 	return out
+}
+
+// writtenBefore orders two events of the same second, which their stored times cannot
+// tell apart, by the store revision of their last write, when both are numbers (the
+// embedded store's are).
+func writtenBefore(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 func eventName(kind, name, eventType, reason, message string) string {

@@ -93,3 +93,45 @@ func TestRecorderLearnsEarlierEvents(t *testing.T) {
 		t.Fatalf("kept %v, want two, three, four", got)
 	}
 }
+
+// Events of the same second (the stored times have no finer grain) come out in the
+// order they were recorded, not in the order of their names.
+func TestForKeepsTheOrderWithinOneSecond(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(ctx, t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := time.Unix(1000, 0)
+	r := &Recorder{Store: st, Source: "canary-controller", Now: func() time.Time { clock = clock.Add(time.Millisecond); return clock }}
+	cd := canary()
+	cd.GetObjectKind().SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Canary"))
+	msgs := []string{
+		"New Workload detected, starting initialization of podinfo.demo",
+		"Initialization done! podinfo.demo",
+		"New revision detected! Scaling up podinfo.demo",
+		"Starting canary analysis for podinfo.demo",
+		"Advance podinfo.demo canary weight 10",
+		"Rolling back podinfo.demo failed checks threshold reached 3",
+		"Canary failed! Scaling down podinfo.demo",
+	}
+	for _, m := range msgs {
+		if err := r.Record(ctx, cd, v1alpha1.EventTypeNormal, "Synced", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs, _, err := st.List(ctx, store.Filter{Kind: "Event", Namespace: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := For(objs, "Canary", "podinfo")
+	if len(evs) != len(msgs) {
+		t.Fatalf("got %d events, want %d", len(evs), len(msgs))
+	}
+	for i, e := range evs {
+		if e.Message != msgs[i] {
+			t.Errorf("event %d is %q, want %q", i, e.Message, msgs[i])
+		}
+	}
+}

@@ -92,6 +92,10 @@ func TestWebhookFailureRetriesAndTimeout(t *testing.T) {
 	if res.OK || res.Message == "" {
 		t.Errorf("unreachable: %+v", res)
 	}
+	// Status and events name the hook before its message: the message must not again.
+	if strings.Contains(res.Message, "webhook down") {
+		t.Errorf("unreachable: the message repeats the hook's name: %q", res.Message)
+	}
 }
 
 func TestEventWebhookMetadata(t *testing.T) {

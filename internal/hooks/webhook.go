@@ -142,7 +142,8 @@ func (c *Caller) once(ctx context.Context, h v1alpha1.CanaryWebhook, body []byte
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.client(h).Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("webhook %s: %w", h.Name, err)
+		// The result carries the hook's name; status and events put it in front.
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodyInMessage))
