@@ -51,6 +51,7 @@ var baseAccess = []access{
 	{"get", "", "secrets", "", "demo", "podinfo-config", true},
 	{"create", "autoscaling", "horizontalpodautoscalers", "", "demo", "", true},
 	{"list", "discovery.k8s.io", "endpointslices", "", "", "", true},
+	{"watch", "discovery.k8s.io", "endpointslices", "", "", "", true},
 	{"watch", "", "pods", "", "", "", true},
 	{"create", "", "events", "", "demo", "", true},
 	{"delete", "", "events", "", "demo", "podinfo.17a1", true},

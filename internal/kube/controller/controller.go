@@ -188,7 +188,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	sync := &controlplane.MeshSync{
-		Store: &endpointStore{Store: st, pods: mgr.GetClient()},
+		Store: &endpointStore{Store: st, cluster: mgr.GetClient()},
 		Sink:  push, Log: log.With("component", "mesh"),
 		Options: mesh.Options{EgressPort: o.EgressPort, Sidecar: true},
 	}

@@ -271,7 +271,8 @@ func TestSeedManifestsReconcile(t *testing.T) {
 	})
 }
 
-// A virtual node's endpoints are the ready Pods its podSelector matches, and sidecars get
+// With no Service over them (and here no kube-controller-manager to fill EndpointSlices),
+// a virtual node's endpoints are the ready Pods its podSelector matches, and sidecars get
 // them over the push stream.
 func TestEndpointsFromPods(t *testing.T) {
 	env := kubetest.Start(t, kubetest.Options{CRDs: true})
@@ -333,43 +334,62 @@ spec:
 		}
 	}
 
-	snaps := make(chan *snapshot.Snapshot, 16)
-	c, err := stream.Dial(t.Context(), ctl.stream, stream.ClientOptions{Node: "VirtualNode/shop/frontend", Token: token})
+	frontend := connect(t, ctl, "VirtualNode/shop/frontend")
+	eventually(t, "frontend's snapshot has backend's ready pod as its one endpoint", func() (string, bool) {
+		eps, dns, ok := frontend.endpoints("shop/backend")
+		if !ok {
+			return "no cluster shop/backend", false
+		}
+		if dns != nil {
+			return "cluster shop/backend still resolves " + dns.Hostname, false
+		}
+		got := strings.Join(eps, ",")
+		return "endpoints " + got, got == "10.1.0.5:8080"
+	})
+}
+
+// sidecar is a connection to the controller's push stream as a node's sidecar, keeping
+// the newest snapshot it was sent.
+type sidecar struct {
+	mu   sync.Mutex
+	last *snapshot.Snapshot
+}
+
+// connect follows the snapshots of node until the test ends.
+func connect(t *testing.T, ctl *running, node string) *sidecar {
+	t.Helper()
+	c, err := stream.Dial(t.Context(), ctl.stream, stream.ClientOptions{Node: node, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	sc := &sidecar{}
 	go func() {
-		_ = c.Run(t.Context(), func(s *snapshot.Snapshot) error {
-			select {
-			case snaps <- s:
-			default:
-			}
+		_ = c.Run(t.Context(), func(snap *snapshot.Snapshot) error {
+			sc.mu.Lock()
+			sc.last = snap
+			sc.mu.Unlock()
 			return nil
 		})
 	}()
-	deadline := time.After(patience)
-	var last string
-	for {
-		select {
-		case snap := <-snaps:
-			var eps []string
-			for _, cl := range snap.Clusters {
-				if cl.Name == "shop/backend" {
-					for _, e := range cl.Endpoints {
-						eps = append(eps, e.Address)
-					}
-					if cl.DNS != nil {
-						t.Errorf("cluster shop/backend still resolves %s", cl.DNS.Hostname)
-					}
-				}
+	return sc
+}
+
+// endpoints are the endpoint addresses of a cluster in the newest snapshot, in its order,
+// and the DNS name it resolves; ok is false while there is no such cluster.
+func (sc *sidecar) endpoints(cluster string) (eps []string, dns *snapshot.DNSDiscovery, ok bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.last == nil {
+		return nil, nil, false
+	}
+	for _, cl := range sc.last.Clusters {
+		if cl.Name == cluster {
+			for _, e := range cl.Endpoints {
+				eps = append(eps, e.Address)
 			}
-			last = strings.Join(eps, ",")
-			if last == "10.1.0.5:8080" {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("frontend's snapshot never had backend's ready pod as its one endpoint; last: %q", last)
+			return eps, cl.DNS, true
 		}
 	}
+	return nil, nil, false
 }

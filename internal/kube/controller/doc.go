@@ -24,22 +24,28 @@
 // controller-runtime controller that watches every kind it reads through the manager's
 // informers (one informer per kind) and maps every event to a single request; the work
 // queue collapses a burst into one Sync of the shared code, which writes only what
-// differs. The mesh controller also watches Pods, for endpoints (below). Compat
-// mirroring is per object: one controller per compat kind, reconciling one object into
-// its twin. The canary controller keeps its own scheduler (every Canary's interval),
-// started as a leader-elected runnable.
+// differs. The mesh controller also watches Pods and EndpointSlices, for endpoints
+// (below). Compat mirroring is per object: one controller per compat kind, reconciling
+// one object into its twin. The canary controller keeps its own scheduler (every
+// Canary's interval), started as a leader-elected runnable.
 //
 // # Endpoints
 //
 // In standalone mode a virtual node's endpoints are the instances of the Workloads its
-// podSelector matches. Here they are the Pods its podSelector matches in its namespace:
-// every Pod that is Ready, not terminating and has an IP gives the endpoint
-// POD_IP:PORT for each listener port, handed to the compiler as the node's static
-// endpoints, and the node's DNS name is not resolved (a node whose selector matches no
-// Pod keeps its service discovery as written). Pods are read, rather than
-// EndpointSlices, because a virtual node needs no Service of its own; Pods and
-// EndpointSlices are both filled from the same readiness, which is what EndpointSlices
-// report.
+// podSelector matches. Here they come from the Pods its podSelector matches in its
+// namespace, handed to the compiler as the node's static endpoints at its first
+// listener's port, and the node's DNS name is not resolved (a node whose selector
+// matches no Pod keeps its service discovery as written). Only the first listener gets
+// endpoints because the compiler gives a node one cluster, at that port.
+//
+// A matched Pod that an EndpointSlice lists at that port (the Pod's port: a Service's
+// targetPort) is as the EndpointSlices say — the API's readiness, which Services use
+// too: the first address of each slice endpoint that is ready (unset counts as ready)
+// and not terminating, of the Pod IP's family when it has one. The same address in the
+// slices of several Services is one endpoint. A matched Pod no slice lists — a virtual
+// node needs no Service of its own — gives POD_IP:PORT when it is Ready, not
+// terminating and has an IP. Pods and EndpointSlices are both read from the manager's
+// cache, and the mesh controller watches both.
 //
 // # Push stream token
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -37,10 +38,12 @@ func (r levelReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	return reconcile.Result{}, r.sync(ctx)
 }
 
-// addLevelController adds a controller that watches every mesh kind (and Pods, with
-// pods) and runs sync once per burst of changes: every event maps to the one request
-// named after the controller, which the work queue holds at most once.
-func addLevelController(mgr manager.Manager, name string, leaderOnly, pods bool, sync func(context.Context) error) error {
+// addLevelController adds a controller that watches every mesh kind (and, with
+// endpoints, the Pods and EndpointSlices virtual node endpoints come from) and runs sync
+// once per burst of changes: every event maps to the one request named after the
+// controller, which the work queue holds at most once. Watching a kind through the
+// manager's cache also starts the informer its cached client reads.
+func addLevelController(mgr manager.Manager, name string, leaderOnly, endpoints bool, sync func(context.Context) error) error {
 	c, err := controller.New(name, mgr, controller.Options{
 		Reconciler:              levelReconciler{sync: sync},
 		MaxConcurrentReconciles: 1,
@@ -53,8 +56,8 @@ func addLevelController(mgr manager.Manager, name string, leaderOnly, pods bool,
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 	})
 	objs := meshKinds()
-	if pods {
-		objs = append(objs, &corev1.Pod{})
+	if endpoints {
+		objs = append(objs, &corev1.Pod{}, &discoveryv1.EndpointSlice{})
 	}
 	for _, o := range objs {
 		if err := c.Watch(source.Kind(mgr.GetCache(), o, one)); err != nil {
