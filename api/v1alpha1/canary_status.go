@@ -116,6 +116,12 @@ type CanaryStatus struct {
 	// checks of the current round; set while their results are awaited.
 	// +optional
 	ChecksRequestedTime *metav1.Time `json:"checksRequestedTime,omitempty"`
+	// CanaryReadySince is when the canary of the revision under analysis was first found
+	// ready. Metric checks look back no further than this, whatever their interval: the
+	// requests that failed while the canary was scaled to zero or starting (a load test
+	// still calling it, say) are not the new revision's.
+	// +optional
+	CanaryReadySince *metav1.Time `json:"canaryReadySince,omitempty"`
 	// StalledSince is when the release was first held without progress by a primary or
 	// canary that is not ready, or by metrics without data under noData: wait;
 	// progressDeadlineSeconds counts from it.

@@ -639,6 +639,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		in, out := &in.ChecksRequestedTime, &out.ChecksRequestedTime
 		*out = (*in).DeepCopy()
 	}
+	if in.CanaryReadySince != nil {
+		in, out := &in.CanaryReadySince, &out.CanaryReadySince
+		*out = (*in).DeepCopy()
+	}
 	if in.StalledSince != nil {
 		in, out := &in.StalledSince, &out.StalledSince
 		*out = (*in).DeepCopy()

@@ -70,6 +70,10 @@ func (d *decider) readyForRound() bool {
 		why = notReady("canary", d.obs.CanaryReady)
 		d.add(ScaleCanary{}) // asked again in case a restart lost it; a no-op once scaled
 	default:
+		if d.st.CanaryReadySince == nil {
+			t := d.now
+			d.st.CanaryReadySince = &t
+		}
 		return true
 	}
 	if d.stall() {

@@ -121,6 +121,7 @@ func (d *decider) resetAnalysis() {
 	d.st.LastStepTime = nil
 	d.st.ChecksRequestedTime = nil
 	d.st.StalledSince = nil
+	d.st.CanaryReadySince = nil
 }
 
 // waiting holds a new revision until every confirm-rollout webhook approves it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -33,6 +34,8 @@ type MeshMetrics struct {
 	// Secrets gives the credentials a template's secretRef names; nil refuses such a
 	// template, saying so.
 	Secrets metrics.SecretSource
+	// Now is the clock windows are cut against (time.Now when nil).
+	Now func() time.Time
 }
 
 var _ MetricChecker = (*MeshMetrics)(nil)
@@ -62,11 +65,11 @@ func (m *MeshMetrics) Check(ctx context.Context, cd *v1alpha1.Canary, mc *v1alph
 		}
 		p, err = prometheus.New(prometheus.Options{Address: server})
 	case mc.IsBuiltin() && server != "":
-		p, query, err = builtinFromPrometheus(cd, mc, server)
+		p, query, err = builtinFromPrometheus(cd, mc, server, m.window(cd, mc))
 		r.Query = query
 	case mc.IsBuiltin():
 		_, _, canaryNode := cd.GetServiceNames()
-		p = &builtin.Provider{Source: m.Windows, Cluster: cd.Namespace + "/" + canaryNode, Interval: mc.GetInterval()}
+		p = &builtin.Provider{Source: m.Windows, Cluster: cd.Namespace + "/" + canaryNode, Interval: m.window(cd, mc)}
 		query = mc.Name
 	default:
 		err = fmt.Errorf("unknown metric %q: the built-in metrics are %s and %s; any other needs a templateRef",
@@ -96,11 +99,34 @@ func (m *MeshMetrics) server(cd *v1alpha1.Canary) string {
 	return m.MetricsServer
 }
 
-// queryModel holds Flagger's template variables for one metric of the Canary.
-func queryModel(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric) metrics.QueryModel {
+// window is how far a metric check looks back: the metric's interval, cut short at
+// status.canaryReadySince, when the canary under analysis was found ready (whole
+// seconds, at least one). Requests that failed before — a load test calling a canary
+// still scaled to zero — belong to no revision under analysis and must not fail it.
+func (m *MeshMetrics) window(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric) time.Duration {
+	iv := mc.GetInterval()
+	since := cd.Status.CanaryReadySince
+	if since == nil {
+		return iv
+	}
+	now := time.Now()
+	if m.Now != nil {
+		now = m.Now()
+	}
+	up := now.Sub(since.Time)
+	if up >= iv {
+		return iv
+	}
+	up = (up + time.Second - 1).Truncate(time.Second)
+	return min(max(up, time.Second), iv)
+}
+
+// queryModel holds Flagger's template variables for one metric of the Canary; interval
+// is the metric's window.
+func queryModel(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric, window time.Duration) metrics.QueryModel {
 	apex, _, _ := cd.GetServiceNames()
 	qm := metrics.QueryModel{Name: cd.Name, Namespace: cd.Namespace, Target: cd.Spec.TargetRef.Name, Service: apex,
-		Interval: model.Duration(mc.GetInterval()).String(), Variables: mc.TemplateVariables}
+		Interval: model.Duration(window).String(), Variables: mc.TemplateVariables}
 	if cd.Spec.IngressRef != nil {
 		qm.Ingress = cd.Spec.IngressRef.Name
 	}
@@ -108,12 +134,12 @@ func queryModel(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric) metrics.QueryMod
 }
 
 // builtinFromPrometheus is a built-in check answered by Flagger's App Mesh query.
-func builtinFromPrometheus(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric, server string) (metrics.Provider, string, error) {
+func builtinFromPrometheus(cd *v1alpha1.Canary, mc *v1alpha1.CanaryMetric, server string, window time.Duration) (metrics.Provider, string, error) {
 	tmpl, err := prometheus.BuiltinQuery(mc.Name)
 	if err != nil {
 		return nil, "", err
 	}
-	q, err := metrics.RenderQuery(tmpl, queryModel(cd, mc))
+	q, err := metrics.RenderQuery(tmpl, queryModel(cd, mc, window))
 	if err != nil {
 		return nil, "", fmt.Errorf("metric %s: %w", mc.Name, err)
 	}
@@ -141,7 +167,7 @@ func (m *MeshMetrics) templateProvider(ctx context.Context, cd *v1alpha1.Canary,
 	if !ok {
 		return nil, "", fmt.Errorf("MetricTemplate %s: store returned a %T", id, obj)
 	}
-	query, err := metrics.RenderQuery(mt.Spec.Query, queryModel(cd, mc))
+	query, err := metrics.RenderQuery(mt.Spec.Query, queryModel(cd, mc, m.window(cd, mc)))
 	if err != nil {
 		return nil, "", fmt.Errorf("MetricTemplate %s: spec.query: %w", id, err)
 	}

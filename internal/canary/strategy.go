@@ -209,6 +209,7 @@ func (d *decider) finalising() {
 	d.setPhase(v1alpha1.CanaryPhaseSucceeded)
 	d.st.Iterations = 0
 	d.st.LastStepTime = nil
+	d.st.CanaryReadySince = nil
 	d.st.Message = "revision " + short(d.st.LastPromotedSpec) + " promoted"
 	d.runHooks(v1alpha1.WebhookPostRollout, v1alpha1.CanaryPhaseSucceeded)
 	d.info("Succeeded", fmt.Sprintf("Promotion completed! Scaling down %s.%s",
@@ -226,6 +227,7 @@ func (d *decider) rollback(why string) {
 	d.st.PreRolloutPassed = false
 	d.st.Paused = false
 	d.st.LastStepTime, d.st.ChecksRequestedTime, d.st.StalledSince = nil, nil, nil
+	d.st.CanaryReadySince = nil
 	d.setPhase(v1alpha1.CanaryPhaseFailed)
 	d.st.Message = why
 	d.runHooks(v1alpha1.WebhookPostRollout, v1alpha1.CanaryPhaseFailed)
