@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +82,7 @@ type instance struct {
 }
 
 func newInstance(opts *Options, w *v1alpha1.Workload, rev string, index, port int, out *sink, notify func()) *instance {
-	env := os.Environ()
+	env := inheritedEnv()
 	for _, e := range w.Spec.Env {
 		env = append(env, e.Name+"="+e.Value)
 	}
@@ -99,6 +100,15 @@ func newInstance(opts *Options, w *v1alpha1.Workload, rev string, index, port in
 		spec: *w.Spec.DeepCopy(), env: env, sink: out, notify: notify,
 		stopCh: make(chan struct{}), done: make(chan struct{}),
 	}
+}
+
+// inheritedEnv is the supervisor's environment without the API token: a workload is
+// the user's program, not part of the control plane, and a podinfo-like /env would show
+// it to anyone calling through the mesh. A Workload that needs it sets it in spec.env.
+func inheritedEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "CANARYMESH_TOKEN=")
+	})
 }
 
 // state returns a copy of the instance's state.

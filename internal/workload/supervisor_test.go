@@ -14,6 +14,7 @@ import (
 )
 
 func TestReplicasBecomeReady(t *testing.T) {
+	t.Setenv("CANARYMESH_TOKEN", "secret-of-the-control-plane")
 	h := newHarness(t, nil)
 	h.create(appWorkload(t, "podinfo", 2, "3.1.0"))
 	w := h.waitStatus("podinfo", 30*time.Second, allReady)
@@ -39,6 +40,9 @@ func TestReplicasBecomeReady(t *testing.T) {
 			if err != nil || !strings.Contains(env, want) {
 				t.Errorf("instance %d environment lacks %s (%v)", in.Index, want, err)
 			}
+		}
+		if strings.Contains(env, "secret-of-the-control-plane") {
+			t.Errorf("instance %d inherited the API token: %s", in.Index, env)
 		}
 	}
 	for _, typ := range []string{ConditionAvailable, ConditionProgressing, v1alpha1.ConditionReady} {
