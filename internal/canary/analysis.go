@@ -66,6 +66,9 @@ func (d *decider) readyForRound() bool {
 	switch {
 	case !d.obs.PrimaryReady.Ready:
 		why = notReady("primary", d.obs.PrimaryReady)
+	case !d.obs.CanaryReady.Ready && d.obs.CanaryReady.Stuck:
+		d.rollback(notReady("canary", d.obs.CanaryReady))
+		return false
 	case !d.obs.CanaryReady.Ready:
 		why = notReady("canary", d.obs.CanaryReady)
 		d.add(ScaleCanary{}) // asked again in case a restart lost it; a no-op once scaled

@@ -2,9 +2,11 @@ package canary_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +247,29 @@ func TestConfirmPromotionGateWithRealProcesses(t *testing.T) {
 	}
 	s.backOnPrimary("3.1.1")
 	stopLoad()
+}
+
+// Given podinfo 3.1.0, when the next revision's command does not exist, then the
+// canary fails at once with that reason — not after progressDeadlineSeconds, which is
+// set to ten minutes here — and 3.1.0 keeps serving.
+func TestMissingCommandFailsAtOnceWithRealProcesses(t *testing.T) {
+	s := newStack(t)
+	cd := fastCanary()
+	cd.Spec.ProgressDeadlineSeconds = ptr(int32(600))
+	s.initialized(cd)
+
+	ctx := context.Background()
+	for range 10 {
+		w := s.h.workload("podinfo")
+		w.Spec.Command = []string{filepath.Join(t.TempDir(), "no-such-podinfo")}
+		if _, err := s.h.st.Update(ctx, w); err == nil {
+			break
+		}
+	}
+	s.watch("Failed", 30*time.Second, phaseIs(v1alpha1.CanaryPhaseFailed))
+	got := s.h.canary()
+	if !strings.Contains(got.Status.Message, "CommandNotFound") || got.Status.CanaryWeight != 0 {
+		t.Errorf("after the rollback: weight %d, message %q, want CommandNotFound", got.Status.CanaryWeight, got.Status.Message)
+	}
+	s.backOnPrimary("3.1.0")
 }

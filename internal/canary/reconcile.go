@@ -158,6 +158,9 @@ func (c *Controller) ready(ctx context.Context, cd *v1alpha1.Canary, role Role) 
 	if errors.Is(err, ErrTargetNotFound) {
 		return ReadyState{Message: err.Error()}, nil
 	}
+	if errors.Is(err, ErrStuck) {
+		return ReadyState{Message: err.Error(), Stuck: true}, nil
+	}
 	if err != nil {
 		return ReadyState{}, fmt.Errorf("%s readiness: %w", role, err)
 	}

@@ -28,9 +28,17 @@ type Target interface {
 	Rollback(ctx context.Context, cd *v1alpha1.Canary) error
 	// Ready reports whether enough instances of the primary or the canary run the
 	// current revision and are ready, as primaryReadyThreshold and
-	// canaryReadyThreshold ask; message says why not.
+	// canaryReadyThreshold ask; message says why not. An error wrapping ErrStuck says
+	// it will not become ready without a new revision.
 	Ready(ctx context.Context, cd *v1alpha1.Canary, role Role) (ready bool, message string, err error)
 }
+
+// ErrStuck is wrapped by Target.Ready when the canary cannot become ready without a new
+// revision: a Deployment past its own progressDeadlineSeconds, a Workload whose command
+// or working directory does not exist. The analysis rolls back at once, as Flagger does
+// for a readiness error it does not retry, rather than waiting out the Canary's
+// progressDeadlineSeconds while the primary keeps serving.
+var ErrStuck = errors.New("cannot become ready without a new revision")
 
 // Finalizer is implemented by Targets that made objects of their own for a Canary and
 // remove them when it is deleted with revertOnDeletion, after the target got its

@@ -41,6 +41,9 @@ type Observations struct {
 type ReadyState struct {
 	Ready   bool
 	Message string
+	// Stuck: the target said it will not become ready without a new revision
+	// (ErrStuck); the analysis rolls back at once instead of waiting for the deadline.
+	Stuck bool
 }
 
 // MetricResult is the outcome of one metric query.

@@ -264,10 +264,17 @@ func workloadReady(w *v1alpha1.Workload, threshold int) (bool, string, error) {
 		return true, "", nil
 	}
 	msg := fmt.Sprintf("%d of %d instances of %s at revision %s ready, %d%% needed", ready, want, w.Name, rev, threshold)
+	stuck := false
 	for _, c := range w.Status.Conditions {
 		if c.Type == ConditionProgressing && c.Status == "False" {
 			msg += fmt.Sprintf(": %s: %s", c.Reason, c.Message)
+			// A command or directory that does not exist stays missing until the spec
+			// changes; a crash loop may still recover, and is left to the deadline.
+			stuck = c.Reason == ReasonCommandNotFound || c.Reason == ReasonWorkingDirNotFound
 		}
+	}
+	if stuck {
+		return false, "", fmt.Errorf("%s: %w", msg, canary.ErrStuck)
 	}
 	return false, msg, nil
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/store"
 	"github.com/canarymesh/canarymesh/internal/store/bolt"
 )
@@ -214,6 +216,7 @@ func TestWorkloadReady(t *testing.T) {
 		{"old revision does not count", 2, 4, []v1alpha1.WorkloadInstance{inst(true, "old"), inst(true, rev), inst(true, rev), inst(true, rev)}, 100, false, "3 of 4"},
 		{"not observed yet", 1, 4, []v1alpha1.WorkloadInstance{inst(true, rev), inst(true, rev), inst(true, rev), inst(true, rev)}, 100, false, "observed"},
 		{"scaled to zero", 2, 0, nil, 100, false, "scaled to zero"},
+		{"crash loop waits", 2, 1, []v1alpha1.WorkloadInstance{inst(false, rev)}, 100, false, "CrashLoop"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,11 +224,29 @@ func TestWorkloadReady(t *testing.T) {
 			w.Spec.Replicas = &tc.replicas
 			w.Status.ObservedGeneration = tc.observed
 			w.Status.Instances = tc.instances
+			if tc.name == "crash loop waits" {
+				w.Status.Conditions = []metav1.Condition{{Type: ConditionProgressing, Status: "False", Reason: ReasonCrashLoop, Message: "exit status 3"}}
+			}
 			ready, msg, err := workloadReady(w, tc.threshold)
 			if err != nil || ready != tc.ready || !strings.Contains(msg, tc.msg) {
 				t.Errorf("= %v %q %v, want %v %q", ready, msg, err, tc.ready, tc.msg)
 			}
 		})
+	}
+}
+
+// A command that does not exist will not start without a new revision: Ready says so
+// with canary.ErrStuck, and the analysis rolls back at once.
+func TestWorkloadReadyStuck(t *testing.T) {
+	w := appWorkload(t, "podinfo", 1, "1")
+	w.Generation = 1
+	w.Status.ObservedGeneration = 1
+	for _, reason := range []string{ReasonCommandNotFound, ReasonWorkingDirNotFound} {
+		w.Status.Conditions = []metav1.Condition{{Type: ConditionProgressing, Status: "False", Reason: reason, Message: "no such file"}}
+		ready, _, err := workloadReady(w, 100)
+		if ready || !errors.Is(err, canary.ErrStuck) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: ready %v, err %v; want canary.ErrStuck naming the reason", reason, ready, err)
+		}
 	}
 }
 
@@ -273,7 +294,9 @@ func TestTargetWithSupervisor(t *testing.T) {
 	}
 }
 
-func TestReadyReportsCrashLoop(t *testing.T) {
+// A command that does not exist is reported by Ready as stuck (canary.ErrStuck), with
+// the supervisor's reason.
+func TestReadyReportsMissingCommand(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, nil)
 	tg := &WorkloadTarget{Store: h.st}
@@ -284,6 +307,9 @@ func TestReadyReportsCrashLoop(t *testing.T) {
 	h.create(w)
 	waitFor(t, 30*time.Second, func() (bool, string) {
 		ok, msg, err := tg.Ready(ctx, cd, RoleCanary)
-		return !ok && err == nil && strings.Contains(msg, ReasonCommandNotFound), msg
+		if err == nil {
+			return false, msg
+		}
+		return !ok && errors.Is(err, canary.ErrStuck) && strings.Contains(err.Error(), ReasonCommandNotFound), err.Error()
 	})
 }

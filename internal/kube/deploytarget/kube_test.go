@@ -657,9 +657,9 @@ func testProgressDeadline(t *testing.T, c *cluster) {
 	eventually(t, "target reported stuck", func() (bool, string) {
 		ok, msg, err := tg.Ready(ctx, cd, canary.RoleCanary)
 		if err != nil {
-			return false, err.Error()
+			return !ok && errors.Is(err, canary.ErrStuck) && strings.Contains(err.Error(), "ProgressDeadlineExceeded"), err.Error()
 		}
-		return !ok && strings.Contains(msg, "ProgressDeadlineExceeded"), msg
+		return false, msg
 	})
 }
 

@@ -29,10 +29,8 @@ func deploymentReady(d *appsv1.Deployment, threshold int) (bool, string) {
 			d.Name, d.Generation, st.ObservedGeneration)
 	}
 	var stuck string
-	for _, c := range st.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == reasonDeadlineExceeded {
-			stuck = fmt.Sprintf(": %s: %s", c.Reason, c.Message)
-		}
+	if c := deadlineCondition(d); c != nil {
+		stuck = fmt.Sprintf(": %s: %s", c.Reason, c.Message)
 	}
 	switch {
 	case st.UpdatedReplicas < want:
@@ -47,3 +45,18 @@ func deploymentReady(d *appsv1.Deployment, threshold int) (bool, string) {
 	}
 	return true, ""
 }
+
+// deadlineCondition is the Deployment's Progressing condition when it says the rollout
+// exceeded its progressDeadlineSeconds, else nil.
+func deadlineCondition(d *appsv1.Deployment) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		c := &d.Status.Conditions[i]
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == reasonDeadlineExceeded {
+			return c
+		}
+	}
+	return nil
+}
+
+// deadlineExceeded reports whether Kubernetes gave up rolling out d's template.
+func deadlineExceeded(d *appsv1.Deployment) bool { return deadlineCondition(d) != nil }

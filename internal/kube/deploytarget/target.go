@@ -293,6 +293,11 @@ func (t *Target) Ready(ctx context.Context, cd *v1alpha1.Canary, role canary.Rol
 		return false, "", fmt.Errorf("get deployment %s/%s: %w", cd.Namespace, name, err)
 	}
 	ok, msg := deploymentReady(d, threshold)
+	if !ok && role == canary.RoleCanary && deadlineExceeded(d) {
+		// Kubernetes has given up on this rollout: nothing changes until a new
+		// template, so the analysis rolls back now (as Flagger does).
+		return false, "", fmt.Errorf("%s: %w", msg, canary.ErrStuck)
+	}
 	return ok, msg, nil
 }
 
