@@ -142,8 +142,16 @@ func (e *Env) start(ctx context.Context, etcdBin string, bins map[string]string,
 	if err != nil {
 		return err
 	}
-	if err := e.startAPIServer(ctx, bins["kube-apiserver"], etcdURL, o); err != nil {
-		return err
+	// The port was free when picked, but another program on this machine may take it
+	// before the API server binds it: then it exits at once, and a new port is tried.
+	for attempt := 1; ; attempt++ {
+		err := e.startAPIServer(ctx, bins["kube-apiserver"], etcdURL, o)
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !e.lastLostItsPort() {
+			return err
+		}
 	}
 	if o.CRDs || o.CompatCRDs {
 		if err := e.installCRDs(ctx, o); err != nil {
@@ -161,6 +169,22 @@ func (e *Env) start(ctx context.Context, etcdBin string, bins map[string]string,
 		}
 	}
 	return nil
+}
+
+// lastLostItsPort reports whether the last program started has exited because its
+// port was taken.
+func (e *Env) lastLostItsPort() bool {
+	if len(e.procs) == 0 {
+		return false
+	}
+	p := e.procs[len(e.procs)-1]
+	select {
+	case <-p.done:
+	default:
+		return false
+	}
+	b, err := os.ReadFile(p.log)
+	return err == nil && bytes.Contains(b, []byte("address already in use"))
 }
 
 // process is one started program and its log file.
