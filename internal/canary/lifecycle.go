@@ -122,6 +122,8 @@ func (d *decider) resetAnalysis() {
 	d.st.ChecksRequestedTime = nil
 	d.st.StalledSince = nil
 	d.st.CanaryReadySince = nil
+	// The last results shown belong to the revision under analysis, not the one before.
+	d.st.LastMetrics, d.st.LastWebhooks = nil, nil
 }
 
 // waiting holds a new revision until every confirm-rollout webhook approves it.

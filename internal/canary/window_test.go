@@ -32,6 +32,7 @@ func TestCanaryReadySince(t *testing.T) {
 
 	later := ready.Status.DeepCopy()
 	later.ChecksRequestedTime, later.LastStepTime = nil, nil
+	later.LastMetrics = []v1alpha1.CanaryMetricResult{{Name: "request-success-rate", Value: 40}}
 	cd.Status = *later
 	again := Decide(cd, obsAt(40*time.Second, "r2"))
 	if got := again.Status.CanaryReadySince; got == nil || !got.Time.Equal(t0.Add(5*time.Second)) {
@@ -42,6 +43,9 @@ func TestCanaryReadySince(t *testing.T) {
 	restarted := Decide(cd, notReadyObs(41*time.Second, "r3"))
 	if restarted.Status.CanaryReadySince != nil {
 		t.Errorf("a new revision mid-analysis kept canaryReadySince %v", restarted.Status.CanaryReadySince)
+	}
+	if len(restarted.Status.LastMetrics) != 0 {
+		t.Errorf("a new revision shows the last one's metrics: %+v", restarted.Status.LastMetrics)
 	}
 
 	cd.Status = *later
