@@ -61,6 +61,9 @@ type dnsWatcher struct {
 	port    int
 	lookup  lookupFunc
 	refresh time.Duration
+	// failing is the last resolution error logged, so a name that keeps failing is
+	// reported once, not at every refresh; empty while resolution works.
+	failing string
 }
 
 func (w *dnsWatcher) loop(ctx context.Context) {
@@ -84,9 +87,20 @@ func (w *dnsWatcher) resolveOnce(ctx context.Context) {
 		return
 	}
 	if err != nil || len(ips) == 0 {
-		w.u.p.log.Warn("DNS resolution failed; keeping the last addresses", "cluster", w.u.stats.name,
-			"hostname", w.spec.Hostname, "error", err)
+		why := "no addresses"
+		if err != nil {
+			why = err.Error()
+		}
+		if why != w.failing {
+			w.u.p.log.Warn("DNS resolution failed; keeping the last addresses, and retrying quietly", "cluster", w.u.stats.name,
+				"hostname", w.spec.Hostname, "error", why)
+			w.failing = why
+		}
 		return
+	}
+	if w.failing != "" {
+		w.u.p.log.Info("DNS resolution works again", "cluster", w.u.stats.name, "hostname", w.spec.Hostname)
+		w.failing = ""
 	}
 	addrs := dnsAddresses(ips, w.port, w.spec.ResponseType)
 	u := w.u

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -298,6 +300,8 @@ func TestTCPHealthCheckAndDNSCluster(t *testing.T) {
 func TestDNSKeepsLastGoodAddresses(t *testing.T) {
 	u := benchUpstream()
 	defer u.retire(0)
+	var logged bytes.Buffer
+	u.p.log = slog.New(slog.NewTextHandler(&logged, nil))
 	fail := false
 	w := &dnsWatcher{u: u, spec: snapshot.DNSDiscovery{Hostname: "svc.example"}, port: 80,
 		lookup: func(context.Context, string) ([]string, error) {
@@ -311,6 +315,18 @@ func TestDNSKeepsLastGoodAddresses(t *testing.T) {
 	w.resolveOnce(context.Background())
 	if got := u.dnsAddrs; len(got) != 2 || got[0] != "10.0.0.1:80" {
 		t.Fatalf("after a failed resolution the addresses are %v; the last good ones must stay", got)
+	}
+	// A name that keeps failing is reported once, and again when it recovers.
+	for range 5 {
+		w.resolveOnce(context.Background())
+	}
+	fail = false
+	w.resolveOnce(context.Background())
+	if n := strings.Count(logged.String(), "DNS resolution failed"); n != 1 {
+		t.Errorf("six failed resolutions logged %d warnings, want 1:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), "DNS resolution works again") {
+		t.Errorf("the recovery was not logged:\n%s", logged.String())
 	}
 	if got := dnsAddresses([]string{"10.0.0.1", "10.0.0.2"}, 80, "LOADBALANCER"); len(got) != 1 {
 		t.Fatalf("LOADBALANCER keeps one address, got %v", got)
