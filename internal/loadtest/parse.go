@@ -19,8 +19,8 @@ import (
 const Usage = `Usage: [flags] URL
 
 hey's flags:
-  -n  Number of requests to run. Default 200; ignored as a bound when -z is given
-      unless both are set.
+  -n  Number of requests to run. Default 200. With -z and no -n, -z alone bounds
+      the run (as hey); with both, whichever is reached first ends it.
   -c  Number of workers to run concurrently (in-flight bound with --rate). Default 50.
   -q  Rate limit, in queries per second (QPS) per worker. Default no limit.
   -z  Duration of application to send requests, e.g. 10s, 3m.
