@@ -31,6 +31,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/canarymesh/canarymesh/bench/internal/results"
 )
 
 // config is what one run measures.
@@ -56,7 +58,7 @@ func main() {
 	names := flag.String("scenarios", "spread,burst", "scenarios to run, in order: spread, burst")
 	flag.IntVar(&c.workers, "workers", 0, "the controller's workers (0: its default)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address while running (to see where runs wait)")
-	results := flag.String("results", "bench/RESULTS.md", "file whose canary controller section is replaced by this run's; empty prints only")
+	resultsFile := flag.String("results", "bench/RESULTS.md", "file whose canary controller section is replaced by this run's; empty prints only")
 	flag.Parse()
 	runtime.GOMAXPROCS(1)
 	if *pprofAddr != "" {
@@ -82,12 +84,12 @@ func main() {
 	}
 	section := report(c, done, commandLine())
 	fmt.Print(section)
-	if *results != "" {
-		if err := updateResults(*results, section); err != nil {
+	if *resultsFile != "" {
+		if err := results.Update(*resultsFile, "controller", section); err != nil {
 			fmt.Fprintln(os.Stderr, "bench/controller:", err)
 			os.Exit(1)
 		}
-		fmt.Fprintln(os.Stderr, "written into", *results)
+		fmt.Fprintln(os.Stderr, "written into", *resultsFile)
 	}
 }
 

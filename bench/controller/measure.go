@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/bench/internal/procstat"
 	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/store"
 )
@@ -96,7 +94,7 @@ func (d dist) max() time.Duration {
 type usage struct {
 	cpu    time.Duration
 	maxRSS int64 // KiB
-	// machine is every core's busy time (machineBusy), to tell what else ran.
+	// machine is every core's busy time (procstat.MachineBusy), to tell what else ran.
 	machine time.Duration
 }
 
@@ -108,29 +106,7 @@ func rusage() usage {
 	tv := func(t syscall.Timeval) time.Duration {
 		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
 	}
-	return usage{cpu: tv(ru.Utime) + tv(ru.Stime), maxRSS: int64(ru.Maxrss), machine: machineBusy()}
-}
-
-// machineBusy is the CPU time all cores have spent busy since boot (/proc/stat),
-// zero where there is no /proc.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, v := range f[1:9] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return time.Duration(busy) * time.Second / 100 // USER_HZ
+	return usage{cpu: tv(ru.Utime) + tv(ru.Stime), maxRSS: int64(ru.Maxrss), machine: procstat.MachineBusy()}
 }
 
 // storeRevision is the store's resourceVersion now: every write moves it by one.

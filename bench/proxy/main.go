@@ -19,12 +19,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/canarymesh/canarymesh/bench/internal/results"
 )
 
 type tools struct{ nginx, haproxy, wrk, taskset, perf string }
@@ -136,23 +137,8 @@ func (h *harness) findTools() {
 	h.tools = tools{nginx: look("nginx"), haproxy: look("haproxy"), wrk: look("wrk"), taskset: look("taskset"), perf: look("perf")}
 	// Once re-executed on the load core this process sees one CPU; the decision to pin
 	// was made before.
-	h.pin = h.tools.taskset != "" && (onlineCPUs() >= 2 || os.Getenv("CANARYMESH_BENCH_PINNED") != "")
+	h.pin = h.tools.taskset != "" && (results.OnlineCPUs() >= 2 || os.Getenv("CANARYMESH_BENCH_PINNED") != "")
 	h.proxyCPU, h.loadCPU = 0, 1
-}
-
-// onlineCPUs counts the machine's processors, whatever this process's affinity.
-func onlineCPUs() int {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.NumCPU()
-	}
-	n := 0
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, _, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "processor" {
-			n++
-		}
-	}
-	return max(n, 1)
 }
 
 func (h *harness) wants(name string) bool {
@@ -181,14 +167,14 @@ func (h *harness) run(resultsPath string, write bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	results, err := h.runAll(ctx)
+	measured, err := h.runAll(ctx)
 	if err != nil {
 		return err
 	}
-	rep := h.report(results, time.Since(start))
+	rep := h.report(measured, time.Since(start))
 	fmt.Print(rep)
 	if write {
-		if err := updateResults(resultsPath, rep); err != nil {
+		if err := results.Update(resultsPath, "proxy", rep); err != nil {
 			return err
 		}
 		fmt.Fprintln(os.Stderr, "bench/proxy: wrote", resultsPath)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canarymesh/canarymesh/bench/internal/procstat"
 	"github.com/canarymesh/canarymesh/internal/loadtest"
 )
 
@@ -81,56 +81,6 @@ func (r *result) perRequest(d time.Duration) time.Duration {
 	return time.Duration(float64(d) / r.requests)
 }
 
-// procCPU is a process's user+system CPU time so far.
-func procCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / time.Duration(clockTicks), nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times.
-var clockTicks = func() int64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
-		return n
-	}
-	return 100
-}()
-
-// procMem is a process's resident set now and at its peak, in KiB.
-func procMem(pid int) (rss, hwm int64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
-	}
-	return rss, hwm
-}
-
 // wrk runs wrk at saturation against addr and returns req/s, anything abnormal, and
 // the CPU time wrk itself used.
 func (h *harness) wrk(ctx context.Context, addr string, d time.Duration) (float64, string, time.Duration, error) {
@@ -177,7 +127,7 @@ func (h *harness) atRate(ctx context.Context, t *target, r *result) error {
 	if t.pid != 0 {
 		r.rateCPU += h.cpu(t) - cpu0
 		r.cpuAtRate = float64(r.rateCPU) / float64(h.rateDur*time.Duration(len(r.rateRuns)+1)) * 100
-		r.rssKB, r.hwmKB = procMem(t.pid)
+		r.rssKB, r.hwmKB = procstat.Mem(t.pid)
 	}
 	if t.admin != "" {
 		r.counted, _ = scrape(t.admin, `envoy_cluster_upstream_rq_total{envoy_cluster_name="cds_egress_bench_backend_bench_http_80"}`)
@@ -295,7 +245,7 @@ func (h *harness) backendCPU() time.Duration {
 	if h.backendPID == 0 {
 		return 0
 	}
-	d, _ := procCPU(h.backendPID)
+	d, _ := procstat.CPU(h.backendPID)
 	return d
 }
 
@@ -303,6 +253,6 @@ func (h *harness) cpu(t *target) time.Duration {
 	if t.pid == 0 {
 		return 0
 	}
-	d, _ := procCPU(t.pid)
+	d, _ := procstat.CPU(t.pid)
 	return d
 }

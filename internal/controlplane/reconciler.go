@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/internal/store"
 )
 
@@ -22,6 +26,11 @@ type StatusReconciler struct {
 	// Settle is how long to wait for more changes before reconciling (default 50ms), so
 	// an apply of many objects is reconciled once.
 	Settle time.Duration
+
+	mu sync.Mutex
+	// written holds the resourceVersions of the status writes of the last Sync: Run does
+	// not reconcile again for its own writes.
+	written map[uint64]bool
 }
 
 // Run reconciles until ctx ends.
@@ -56,13 +65,16 @@ func (r *StatusReconciler) waitForChange(ctx context.Context, rv uint64) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case _, ok := <-events:
-		if !ok {
-			return nil
+	for waiting := true; waiting; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			waiting = !r.concerns(ev)
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	timer := time.NewTimer(r.Settle)
 	defer timer.Stop()
@@ -80,8 +92,43 @@ func (r *StatusReconciler) waitForChange(ctx context.Context, rv uint64) error {
 	}
 }
 
+// concerns reports whether a change can alter what Sync would write: a change of a
+// mesh object or a namespace, other than one of the last Sync's own status writes.
+// Canaries, events, workloads and the like are not read.
+func (r *StatusReconciler) concerns(ev store.Event) bool {
+	_, _, mesh := meshStatus(ev.Object)
+	_, ns := ev.Object.(*corev1.Namespace)
+	if !mesh && !ns {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.Type == store.Modified && r.written[ev.ResourceVersion] {
+		delete(r.written, ev.ResourceVersion)
+		return false
+	}
+	return true
+}
+
+// wrote records a status write of Sync.
+func (r *StatusReconciler) wrote(o v1alpha1.Object) {
+	rv, err := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.written == nil {
+		r.written = map[uint64]bool{}
+	}
+	r.written[rv] = true
+}
+
 // Sync reconciles every mesh object once and returns the resourceVersion it saw.
 func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
+	r.mu.Lock()
+	clear(r.written) // what the List below sees
+	r.mu.Unlock()
 	objs, rv, err := r.Store.List(ctx, store.Filter{})
 	if err != nil {
 		return 0, err
@@ -109,12 +156,14 @@ func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
 		if !applyConditions(st, o.GetGeneration(), want, now) {
 			continue
 		}
-		if _, err := r.Store.Update(ctx, o); err != nil {
+		out, err := r.Store.Update(ctx, o)
+		if err != nil {
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 				continue // changed meanwhile; the watch brings us back
 			}
 			return 0, err
 		}
+		r.wrote(out)
 	}
 	return rv, nil
 }

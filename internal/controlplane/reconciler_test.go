@@ -162,3 +162,29 @@ func TestObjectsJoinAMeshThatAppearsLater(t *testing.T) {
 		t.Errorf("after the mesh: %+v", got)
 	}
 }
+
+// Run reconciles again for changes of mesh objects and namespaces, but not for its own
+// status writes nor for kinds it does not read.
+func TestReconcilerConcerns(t *testing.T) {
+	r := &StatusReconciler{}
+	router := vr("shop", "web-router", "m", "a")
+	router.ResourceVersion = "7"
+	r.wrote(router)
+	cd := &v1alpha1.Canary{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
+	steps := []struct {
+		name string
+		ev   store.Event
+		want bool
+	}{
+		{"its own status write", store.Event{Type: store.Modified, Object: router, ResourceVersion: 7}, false},
+		{"the same revision again", store.Event{Type: store.Modified, Object: router, ResourceVersion: 7}, true},
+		{"another write of the router", store.Event{Type: store.Modified, Object: router, ResourceVersion: 8}, true},
+		{"a namespace", store.Event{Type: store.Added, Object: namespace("shop", nil), ResourceVersion: 9}, true},
+		{"a canary", store.Event{Type: store.Modified, Object: cd, ResourceVersion: 10}, false},
+	}
+	for _, s := range steps {
+		if got := r.concerns(s.ev); got != s.want {
+			t.Errorf("%s: concerns = %v, want %v", s.name, got, s.want)
+		}
+	}
+}

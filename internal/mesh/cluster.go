@@ -32,7 +32,13 @@ func (c *compiler) addCluster(r clusterRef) {
 	if _, have := c.clusters[r.key]; have {
 		return
 	}
-	c.clusters[r.key] = c.nodeCluster(r)
+	if c.shared == nil {
+		c.clusters[r.key] = c.nodeCluster(r)
+		return
+	}
+	bc := c.shared.cluster(c, r)
+	c.problems = append(c.problems, bc.problems...)
+	c.clusters[r.key] = bc.cluster
 }
 
 // nodeCluster is a virtual node as its callers see it: its endpoints, and the policies

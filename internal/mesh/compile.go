@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -90,8 +89,24 @@ func NodeName(kind, namespace, name string) string {
 // Nodes lists every node that should run a proxy: the egress node, and each VirtualNode
 // and VirtualGateway that belongs to an existing mesh: the egress node first, the others
 // sorted.
-func Nodes(in *Inputs) []string {
-	ix := newIndex(in)
+func Nodes(in *Inputs) []string { return Index(in).Nodes() }
+
+// Indexed are inputs indexed once, to compile every node of the same inputs: a control
+// plane compiles all its nodes on every change, and indexing the whole mesh for each
+// node would make that cost grow with the square of the mesh's size; and the virtual
+// services and clusters that many nodes share are built once (shared.go). Its nodes may
+// be compiled concurrently. The inputs must not change while it is in use.
+type Indexed struct {
+	ix     *index
+	shared *shared
+}
+
+// Index indexes in for compiling its nodes.
+func Index(in *Inputs) *Indexed { return &Indexed{ix: newIndex(in), shared: newShared()} }
+
+// Nodes is Nodes of the indexed inputs.
+func (x *Indexed) Nodes() []string {
+	ix := x.ix
 	var out []string
 	for _, k := range sortedKeys(ix.nodes) {
 		out = append(out, virtualNodePrefix+k)
@@ -113,7 +128,25 @@ func Nodes(in *Inputs) []string {
 // snapshot and a Problem. Compile fails only on a node name it cannot parse, or if the
 // snapshot it built is not Consistent, which would be a bug of the compiler.
 func Compile(in *Inputs, node string, prev *snapshot.Snapshot, opts Options) (*snapshot.Snapshot, []Problem, error) {
-	c := newCompiler(newIndex(in), prev, opts)
+	return Index(in).Compile(node, prev, opts)
+}
+
+// Compile is Compile of the indexed inputs.
+func (x *Indexed) Compile(node string, prev *snapshot.Snapshot, opts Options) (*snapshot.Snapshot, []Problem, error) {
+	s, problems, err := x.Build(node, prev, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.Version = nextVersion(prev, s)
+	return s, problems, nil
+}
+
+// Build is Compile without the version: the snapshot's Version is 0. It is for a caller
+// that tells changed snapshots apart itself, by their encodings (snapshot.Encode), which
+// it needs anyway to push them: finding the version encodes both snapshots.
+func (x *Indexed) Build(node string, prev *snapshot.Snapshot, opts Options) (*snapshot.Snapshot, []Problem, error) {
+	c := newCompiler(x.ix, prev, opts)
+	c.shared = x.shared
 	s := &snapshot.Snapshot{Node: node, Listeners: []snapshot.Listener{}}
 	switch {
 	case node == snapshot.EgressNode:
@@ -139,7 +172,6 @@ func Compile(in *Inputs, node string, prev *snapshot.Snapshot, opts Options) (*s
 	if err := Consistent(s); err != nil {
 		return nil, nil, fmt.Errorf("compiled snapshot of %s is inconsistent: %w", node, err)
 	}
-	s.Version = nextVersion(prev, s)
 	return s, sortProblems(c.problems), nil
 }
 
@@ -157,23 +189,21 @@ func nextVersion(prev, s *snapshot.Snapshot) uint64 {
 	if prev == nil {
 		return 1
 	}
-	if bytes.Equal(canonical(prev), canonical(s)) {
+	if bytes.Equal(encoding(prev), encoding(s)) {
 		return prev.Version
 	}
 	return prev.Version + 1
 }
 
-// canonical is a snapshot's JSON without its version. encoding/json writes struct
-// fields in order and map keys sorted, so equal content gives equal bytes.
-func canonical(s *snapshot.Snapshot) []byte {
-	c := *s
-	c.Version = 0
-	b, err := json.Marshal(&c)
+// encoding is a snapshot's JSON without its version. encoding/json writes struct fields
+// in order and map keys sorted, so equal content gives equal bytes.
+func encoding(s *snapshot.Snapshot) snapshot.Encoding {
+	e, err := snapshot.Encode(s)
 	if err != nil {
 		// A snapshot is plain values; it always marshals.
 		panic(err)
 	}
-	return b
+	return e
 }
 
 func sortProblems(ps []Problem) []Problem {

@@ -11,7 +11,10 @@ import (
 // compiler builds one snapshot. Virtual services and clusters are compiled at most once
 // and shared by every listener that needs them.
 type compiler struct {
-	ix       *index
+	ix *index
+	// shared builds services and clusters once for every node of the same inputs; nil
+	// in the scratch compilers it builds them with.
+	shared   *shared
 	prev     *snapshot.Snapshot
 	opts     Options
 	problems []Problem
@@ -60,18 +63,23 @@ func (c *compiler) service(k string) *snapshot.VirtualHost {
 	if vh, done := c.services[k]; done {
 		return vh
 	}
-	vs := c.ix.services[k]
 	m := c.ix.meshOf["VirtualService/"+k]
-	b := &build{c: c, mesh: m}
-	vh := b.virtualService(vs)
-	if len(b.fails) == 0 {
-		for _, r := range b.refs {
+	var bs *builtService
+	if c.shared != nil {
+		bs = c.shared.service(c, k, m)
+		c.problems = append(c.problems, bs.problems...)
+	} else {
+		b := &build{c: c, mesh: m}
+		bs = &builtService{vh: b.virtualService(c.ix.services[k]), fails: b.fails, refs: b.refs}
+	}
+	if len(bs.fails) == 0 {
+		for _, r := range bs.refs {
 			c.addCluster(r)
 		}
-		c.services[k] = vh
-		return vh
+		c.services[k] = bs.vh
+		return bs.vh
 	}
-	vh = c.keepPrevService(k, m, b.fails)
+	vh := c.keepPrevService(k, m, bs.fails)
 	c.services[k] = vh
 	return vh
 }

@@ -50,6 +50,8 @@ func allAcked(sts []ProxyStatus, want int, version uint64) bool {
 // the stream itself. Metrics per proxy and push: p99-apply-ms from SetSnapshot until the
 // proxy's apply is called, p99-ack-ms until the control plane has recorded its ack; and
 // per push, p50- and p99-all-acked-ms until the control plane has every proxy's ack.
+// The whole path of a weight change (store, compile, push) with the proxies in other
+// processes is measured by bench/fanout.
 func BenchmarkFanout1000(b *testing.B) {
 	b.Run("sidecar", func(b *testing.B) { benchFanout(b, 1000, benchSnapshot) })
 	b.Run("minimal", func(b *testing.B) { benchFanout(b, 1000, testSnapshot) })

@@ -94,12 +94,15 @@ type encodedPush struct {
 	data []byte
 }
 
-func encodePush(s *snapshot.Snapshot) (*encodedPush, error) {
-	data, err := json.Marshal(Push{Snapshot: s})
-	if err != nil {
-		return nil, err
-	}
-	return &encodedPush{snap: s, data: data}, nil
+// encodePush makes the message json.Marshal(Push{Snapshot: s}) would, from the
+// snapshot's encoding.
+func encodePush(s *snapshot.Snapshot, enc snapshot.Encoding) *encodedPush {
+	const head, tail = `{"snapshot":`, `}`
+	data := make([]byte, 0, len(head)+len(`{"version":`)+20+len(enc)+len(tail))
+	data = append(data, head...)
+	data = enc.AppendJSON(data, s.Version)
+	data = append(data, tail...)
+	return &encodedPush{snap: s, data: data}
 }
 
 // jsonCodec encodes messages as JSON. An *encodedPush is sent as it is.

@@ -103,13 +103,25 @@ func (s *Server) SetSnapshot(node string, snap *snapshot.Snapshot) {
 		s.RemoveNode(node)
 		return
 	}
-	p, err := encodePush(snap)
+	enc, err := snapshot.Encode(snap)
 	if err != nil {
 		// Snapshots hold plain values only, so this is a programming error; the proxies
 		// keep the previous version.
 		s.log.Error("snapshot not pushed: it does not encode", "node", node, "version", snap.Version, "err", err)
 		return
 	}
+	s.SetEncodedSnapshot(node, snap, enc)
+}
+
+// SetEncodedSnapshot is SetSnapshot for a caller that has encoded snap already: enc is
+// snapshot.Encode(snap), whatever snap's version. The push is made from it without
+// encoding the snapshot again.
+func (s *Server) SetEncodedSnapshot(node string, snap *snapshot.Snapshot, enc snapshot.Encoding) {
+	if snap == nil {
+		s.RemoveNode(node)
+		return
+	}
+	p := encodePush(snap, enc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.node(node)

@@ -74,20 +74,34 @@ func (c *checker) listener(l *Listener, clusters map[string]bool) {
 		}
 	}
 	for _, vh := range l.VirtualHosts {
-		at := fmt.Sprintf("listener %q virtual host %q", l.Name, vh.Name)
 		routes := map[string]bool{}
 		for i := range vh.Routes {
 			r := &vh.Routes[i]
 			if routes[r.Name] {
-				c.add("%s: route %q is defined twice", at, r.Name)
+				c.add("%s: route %q is defined twice", hostAt{l.Name, vh.Name}, r.Name)
 			}
 			routes[r.Name] = true
-			c.route(fmt.Sprintf("%s route %q", at, r.Name), r, clusters, hosts)
+			c.route(routeAt{hostAt{l.Name, vh.Name}, r.Name}, r, clusters, hosts)
 		}
 	}
 }
 
-func (c *checker) route(at string, r *Route, clusters, hosts map[string]bool) {
+// hostAt and routeAt say where a problem is; they are formatted only when there is one,
+// since the proxy checks every snapshot it is pushed and the compiler every one it makes.
+type hostAt struct{ listener, host string }
+
+func (a hostAt) String() string {
+	return fmt.Sprintf("listener %q virtual host %q", a.listener, a.host)
+}
+
+type routeAt struct {
+	hostAt
+	route string
+}
+
+func (a routeAt) String() string { return fmt.Sprintf("%s route %q", a.hostAt, a.route) }
+
+func (c *checker) route(at routeAt, r *Route, clusters, hosts map[string]bool) {
 	switch {
 	case r.VirtualService != "" && !hosts[r.VirtualService]:
 		c.add("%s: virtual service %q has no virtual host in the listener", at, r.VirtualService)
@@ -112,28 +126,33 @@ func (c *checker) route(at string, r *Route, clusters, hosts map[string]bool) {
 	}
 	m := &r.Match
 	if m.Path != nil {
-		c.regex(at+" path", m.Path.Regex)
+		c.regex(at, "path", "", m.Path.Regex)
 	}
 	if m.Hostname != nil {
-		c.regex(at+" hostname", m.Hostname.Regex)
+		c.regex(at, "hostname", "", m.Hostname.Regex)
 	}
 	for _, h := range m.Headers {
 		if h.Regex != nil {
-			c.regex(fmt.Sprintf("%s header %q", at, h.Name), *h.Regex)
+			c.regex(at, "header", h.Name, *h.Regex)
 		}
 	}
 	for _, h := range m.Metadata {
 		if h.Regex != nil {
-			c.regex(fmt.Sprintf("%s metadata %q", at, h.Name), *h.Regex)
+			c.regex(at, "metadata", h.Name, *h.Regex)
 		}
 	}
 }
 
-func (c *checker) regex(at, re string) {
+// regex checks a regular expression of a route's match: its path or hostname, or the
+// header or metadata entry named name.
+func (c *checker) regex(at routeAt, what, name, re string) {
 	if re == "" {
 		return
 	}
 	if _, err := regexp.Compile(re); err != nil {
-		c.add("%s: %q is not a valid regular expression (RE2): %v", at, re, err)
+		if name != "" {
+			what = fmt.Sprintf("%s %q", what, name)
+		}
+		c.add("%s %s: %q is not a valid regular expression (RE2): %v", at, what, re, err)
 	}
 }
