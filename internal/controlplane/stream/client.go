@@ -160,6 +160,10 @@ func (c *Client) setErr(err error) {
 	c.mu.Unlock()
 }
 
+// startupQuietFailures is how many failed first connections of a proxy that has no
+// snapshot yet are logged as information rather than warnings.
+const startupQuietFailures = 5
+
 // Run keeps a stream to the control plane open until ctx ends, and returns ctx's error.
 // apply is called, one call at a time, with each snapshot pushed; a nil result is
 // acknowledged, an error rejects the snapshot with err.Error() as the reason, and the
@@ -181,8 +185,14 @@ func (c *Client) Run(ctx context.Context, apply func(*snapshot.Snapshot) error) 
 		}
 		wait := c.opts.Backoff.delay(failures)
 		failures++
-		c.log.WarnContext(ctx, "control plane stream ended; keeping the current snapshot",
-			"err", err, "retryIn", wait.Round(time.Millisecond), "version", c.running.Load())
+		if !established && c.running.Load() == 0 && failures <= startupQuietFailures {
+			// Starting together with the control plane (canarymesh up): not yet a problem.
+			c.log.InfoContext(ctx, "waiting for the control plane",
+				"err", err, "retryIn", wait.Round(time.Millisecond))
+		} else {
+			c.log.WarnContext(ctx, "control plane stream ended; keeping the current snapshot",
+				"err", err, "retryIn", wait.Round(time.Millisecond), "version", c.running.Load())
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
