@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -43,5 +44,49 @@ func TestControllerArgsAreFlags(t *testing.T) {
 		if n == 0 {
 			t.Errorf("%s: no controller Deployment", dir)
 		}
+	}
+	checkProxyTokenSecret(t, bin)
+}
+
+// checkProxyTokenSecret: the injector of the kustomize base gives sidecars the push
+// stream's token through a Secret it writes, not as a literal in the pod spec (which any
+// reader of pods could copy), and that Secret has the name `canarymesh inject` output
+// refers to, so workloads injected offline start in a cluster installed from deploy/.
+func checkProxyTokenSecret(t *testing.T, bin string) {
+	t.Helper()
+	var secret string
+	for _, o := range loadKustomization(t, ".") {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			args, _, _ := unstructured.NestedStringSlice(c.(map[string]any), "args")
+			for _, a := range args {
+				if v, ok := strings.CutPrefix(a, "--proxy-token-secret="); ok {
+					secret = v
+				}
+			}
+		}
+	}
+	if secret == "" {
+		t.Fatal("the controller Deployment injects sidecars without --proxy-token-secret: the stream token would be written into every injected pod spec")
+	}
+	cmd := exec.Command(bin, "inject", "-f", "-")
+	cmd.Stdin = strings.NewReader(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {matchLabels: {app: cart}}
+  template:
+    metadata: {labels: {app: cart}}
+    spec: {containers: [{name: cart, image: cart}]}
+`)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("canarymesh inject: %v", err)
+	}
+	if want := "name: " + secret + "\n"; !strings.Contains(string(out), want) {
+		t.Errorf("canarymesh inject output does not read the token from Secret %s, the controller's --proxy-token-secret:\n%s", secret, out)
 	}
 }

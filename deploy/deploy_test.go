@@ -312,11 +312,42 @@ func TestPrinterColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Routers whose first route is not HTTP show their targets and weights too.
+	for _, doc := range []string{`apiVersion: canarymesh.dev/v1alpha1
+kind: VirtualRouter
+metadata: {name: db, namespace: howto}
+spec:
+  listeners: [{portMapping: {port: 5432, protocol: tcp}}]
+  routes:
+  - name: db
+    tcpRoute:
+      action: {weightedTargets: [{virtualNodeRef: {name: db-a}, weight: 70}, {virtualNodeRef: {name: db-b}, weight: 30}]}
+`, `apiVersion: canarymesh.dev/v1alpha1
+kind: VirtualRouter
+metadata: {name: rpc, namespace: howto}
+spec:
+  listeners: [{portMapping: {port: 9000, protocol: grpc}}]
+  routes:
+  - name: rpc
+    grpcRoute:
+      match: {serviceName: shop.Cart}
+      action: {weightedTargets: [{virtualNodeRef: {name: rpc-a}, weight: 100}]}
+`} {
+		if err := c.create(ctx, parseYAML(t, "router", []byte(doc))[0], metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	table := getTable(t, env.Config, "/apis/canarymesh.dev/v1alpha1/namespaces/howto/virtualrouters")
-	row := tableRow(t, table, "color")
-	for col, want := range map[string]any{"Target": "blue", "Weight": float64(90), "Target2": "green", "Weight2": float64(10)} {
-		if got := row[col]; got != want {
-			t.Errorf("virtualrouters column %s = %v, want %v", col, got, want)
+	for name, cols := range map[string]map[string]any{
+		"color": {"Target": "blue", "Weight": float64(90), "Target2": "green", "Weight2": float64(10)},
+		"db":    {"Target": "db-a", "Weight": float64(70), "Target2": "db-b", "Weight2": float64(30)},
+		"rpc":   {"Target": "rpc-a", "Weight": float64(100), "Target2": nil, "Weight2": nil},
+	} {
+		row := tableRow(t, table, name)
+		for col, want := range cols {
+			if got := row[col]; got != want {
+				t.Errorf("virtualrouters %s: column %s = %v, want %v", name, col, got, want)
+			}
 		}
 	}
 
@@ -351,7 +382,7 @@ spec:
 	if got, want := strings.Join(names, " "), "NAME STATUS WEIGHT FAILEDCHECKS LASTTRANSITION"; got != want {
 		t.Errorf("canaries columns %q, want %q", got, want)
 	}
-	row = tableRow(t, table, "podinfo")
+	row := tableRow(t, table, "podinfo")
 	for col, want := range map[string]any{"Status": "Progressing", "Weight": float64(20), "FailedChecks": float64(1)} {
 		if got := row[col]; got != want {
 			t.Errorf("canaries column %s = %v, want %v", col, got, want)

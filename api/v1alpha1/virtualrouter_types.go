@@ -327,10 +327,10 @@ type VirtualRouterSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=vr,categories=canarymesh
-// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[0].virtualNodeRef.name`
-// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[0].weight`
-// +kubebuilder:printcolumn:name="Target2",type=string,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[1].virtualNodeRef.name`
-// +kubebuilder:printcolumn:name="Weight2",type=integer,JSONPath=`.spec.routes[0].httpRoute.action.weightedTargets[1].weight`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.routes[0]..weightedTargets[0].virtualNodeRef.name`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.routes[0]..weightedTargets[0].weight`
+// +kubebuilder:printcolumn:name="Target2",type=string,JSONPath=`.spec.routes[0]..weightedTargets[1].virtualNodeRef.name`
+// +kubebuilder:printcolumn:name="Weight2",type=integer,JSONPath=`.spec.routes[0]..weightedTargets[1].weight`
 // +kubebuilder:printcolumn:name="Routes",type=string,JSONPath=`.spec.routes[*].name`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

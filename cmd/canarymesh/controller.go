@@ -55,9 +55,10 @@ func newControllerCommand(g *globals) *cobra.Command {
 		Short: "Run the control plane on Kubernetes (CRDs in the API server, sidecars fed over the push stream)",
 		Long: `Run Canarymesh's control plane in a Kubernetes cluster: the canarymesh.dev objects live
 in the API server as custom resources; the controller keeps their status conditions, compiles
-the mesh (virtual nodes' endpoints are the ready Pods their podSelector matches) and serves it
-to the sidecars on the push stream, runs the canary analysis of Canaries on Deployments, and,
-with --proxy-image, injects the sidecar into new pods by a mutating webhook.
+the mesh (virtual nodes' endpoints are the Pods their podSelector matches, ready as their
+EndpointSlices say) and serves it to the sidecars on the push stream, runs the canary
+analysis of Canaries on Deployments, and, with --proxy-image, injects the sidecar into new
+pods by a mutating webhook.
 
 With --serve-compat-apis, App Mesh (appmesh.k8s.aws/v1beta2) and Flagger (flagger.app/v1beta1)
 objects are mirrored into canarymesh.dev twins and get their status back, untouched otherwise.
@@ -133,7 +134,10 @@ func runController(cmd *cobra.Command, g *globals, f controllerFlags) error {
 				// Without a per-namespace Secret, sidecars get the token in their environment.
 				Config: inject.Config{Image: f.proxyImage, InitImage: f.proxyInitImage, ControlPlane: f.controlPlane,
 					ProxyTokenSecret: f.proxyTokenSecret, ProxyToken: proxyToken(f.proxyTokenSecret, token)},
-				Namespace: f.namespace, ServiceName: f.webhookService, Port: f.webhookPort, Logger: p.Log.With("component", "injector"),
+				// With --proxy-token-secret, the injector writes the token into that Secret
+				// in every namespace it injects pods into; without it no one would.
+				ProxyToken: token,
+				Namespace:  f.namespace, ServiceName: f.webhookService, Port: f.webhookPort, Logger: p.Log.With("component", "injector"),
 			})
 			return err
 		})

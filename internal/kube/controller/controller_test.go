@@ -243,7 +243,18 @@ func TestSeedManifestsReconcile(t *testing.T) {
 		}
 	}
 	// The demo's Canary targets a Deployment this test does not create: the canary
-	// controller says so in an event, which kubectl shows too.
+	// controller says so in a condition and in an event, which kubectl shows too.
+	eventually(t, "the Canary's missing Deployment is a condition", func() (string, bool) {
+		o, err := s.Get(t.Context(), store.Key{Kind: "Canary", Namespace: "demo", Name: "podinfo"})
+		if err != nil {
+			return err.Error(), false
+		}
+		c := apimeta.FindStatusCondition(o.(*v1alpha1.Canary).Status.Conditions, v1alpha1.ConditionReferencesResolved)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "TargetNotFound" || !strings.Contains(c.Message, "podinfo") {
+			return fmt.Sprintf("condition %s: %+v", v1alpha1.ConditionReferencesResolved, c), false
+		}
+		return "", true
+	})
 	cs := kubernetes.NewForConfigOrDie(env.Config)
 	eventually(t, "the Canary's missing Deployment is reported", func() (string, bool) {
 		evs, _, err := s.List(t.Context(), store.Filter{Kind: "Event", Namespace: "demo"})

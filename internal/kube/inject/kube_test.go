@@ -129,6 +129,14 @@ func TestInjectorOnAPIServer(t *testing.T) {
 			}
 			return string(sec.Data["token"]) == "s3cret", fmt.Errorf("token %q", sec.Data["token"])
 		})
+		// A Deployment canary leaves it alone (no -primary copy, no release when it changes).
+		sec, err := cs.CoreV1().Secrets("labelled").Get(ctx, testConfig.ProxyTokenSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sec.Annotations["canarymesh.dev/config-tracking"]; got != "disabled" {
+			t.Errorf("token Secret annotation canarymesh.dev/config-tracking = %q, want disabled", got)
+		}
 		if _, err := cs.CoreV1().Secrets("plain").Get(ctx, testConfig.ProxyTokenSecret, metav1.GetOptions{}); err == nil {
 			t.Fatal("token Secret written into a namespace without injected pods")
 		}

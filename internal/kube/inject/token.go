@@ -22,6 +22,11 @@ import (
 // LabelManagedBy marks the Secrets the injector writes.
 const LabelManagedBy = "app.kubernetes.io/managed-by"
 
+// annotationConfigTracking is the Deployment canary target's opt-out (deploytarget): a
+// workload injected offline names the token Secret in its pod template, and without it a
+// canary would copy the Secret to a -primary twin and count a token change as a release.
+const annotationConfigTracking = "canarymesh.dev/config-tracking"
+
 // TokenSecrets puts the push stream's token into the Secret (Config.ProxyTokenSecret)
 // that injected proxies read, in the namespace of every injected pod, so the token is
 // never written into pod specs and no one copies it by hand. A Secret of that name that
@@ -67,9 +72,10 @@ func (s *TokenSecrets) Ensure(ctx context.Context, namespace string) error {
 	switch {
 	case apierrors.IsNotFound(err):
 		sec = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: s.Name, Labels: map[string]string{LabelManagedBy: "canarymesh"}},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{"token": []byte(s.Token)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: s.Name, Labels: map[string]string{LabelManagedBy: "canarymesh"},
+				Annotations: map[string]string{annotationConfigTracking: "disabled"}},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{"token": []byte(s.Token)},
 		}
 		if err := s.Writer.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create Secret %s: %w", key, err)
@@ -79,8 +85,12 @@ func (s *TokenSecrets) Ensure(ctx context.Context, namespace string) error {
 		return fmt.Errorf("read Secret %s: %w", key, err)
 	case sec.Labels[LabelManagedBy] != "canarymesh":
 		s.Log.Warn("proxy token Secret exists and is not Canarymesh's; left as it is", "secret", key.String())
-	case string(sec.Data["token"]) != s.Token:
+	case string(sec.Data["token"]) != s.Token || sec.Annotations[annotationConfigTracking] != "disabled":
 		sec.Data = map[string][]byte{"token": []byte(s.Token)}
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		sec.Annotations[annotationConfigTracking] = "disabled"
 		if err := s.Writer.Update(ctx, sec); err != nil {
 			return fmt.Errorf("update Secret %s: %w", key, err)
 		}
