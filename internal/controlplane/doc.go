@@ -1,7 +1,8 @@
 // Package controlplane serves Canarymesh's control-plane API in standalone mode: the
 // Kubernetes-like REST API the CLI uses (list, get, create, update, delete, watch, and a
 // batch apply that stores a whole input or none of it), token authentication, and the
-// status reconciler that tells users which references do not resolve yet.
+// status reconciler that tells users which references do not resolve yet and whether
+// their MetricTemplates and AlertProviders can be used as written.
 //
 // Paths follow Kubernetes' conventions so that users' habits and tools carry over:
 //

@@ -16,7 +16,9 @@ import (
 )
 
 // StatusReconciler keeps the conditions of mesh objects true: whether the objects they
-// name exist, and whether they are in effect. It is level-based: on any change it lists
+// name exist, and whether they are in effect. It does the same for MetricTemplates and
+// AlertProviders, whose Ready condition says whether a canary can use them as written
+// (see deliveryConditions). It is level-based: on any change it lists
 // everything and writes only the statuses that differ, so it converges whatever the
 // order of applies.
 type StatusReconciler struct {
@@ -93,12 +95,13 @@ func (r *StatusReconciler) waitForChange(ctx context.Context, rv uint64) error {
 }
 
 // concerns reports whether a change can alter what Sync would write: a change of a
-// mesh object or a namespace, other than one of the last Sync's own status writes.
-// Canaries, events, workloads and the like are not read.
+// mesh object, a MetricTemplate, an AlertProvider or a namespace, other than one of the
+// last Sync's own status writes. Canaries, events, workloads and the like are not read.
 func (r *StatusReconciler) concerns(ev store.Event) bool {
 	_, _, mesh := meshStatus(ev.Object)
+	_, delivery := deliveryStatus(ev.Object)
 	_, ns := ev.Object.(*corev1.Namespace)
-	if !mesh && !ns {
+	if !mesh && !delivery && !ns {
 		return false
 	}
 	r.mu.Lock()
@@ -124,7 +127,7 @@ func (r *StatusReconciler) wrote(o v1alpha1.Object) {
 	r.written[rv] = true
 }
 
-// Sync reconciles every mesh object once and returns the resourceVersion it saw.
+// Sync reconciles every mesh object, MetricTemplate and AlertProvider once and returns the resourceVersion it saw.
 func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
 	r.mu.Lock()
 	clear(r.written) // what the List below sees
@@ -142,6 +145,11 @@ func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
 	for _, o := range objs {
 		st, ref, ok := meshStatus(o)
 		if !ok {
+			if st, ok := deliveryStatus(o); ok {
+				if err := r.write(ctx, o, st, deliveryConditions(o), now); err != nil {
+					return 0, err
+				}
+			}
 			continue
 		}
 		if ref == nil && joinMesh(ix, o) {
@@ -152,20 +160,27 @@ func (r *StatusReconciler) Sync(ctx context.Context) (uint64, error) {
 			}
 			continue
 		}
-		want := desiredConditions(ix, o)
-		if !applyConditions(st, o.GetGeneration(), want, now) {
-			continue
-		}
-		out, err := r.Store.Update(ctx, o)
-		if err != nil {
-			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-				continue // changed meanwhile; the watch brings us back
-			}
+		if err := r.write(ctx, o, st, desiredConditions(ix, o), now); err != nil {
 			return 0, err
 		}
-		r.wrote(out)
 	}
 	return rv, nil
+}
+
+// write stores o with the wanted conditions when its status differs from them.
+func (r *StatusReconciler) write(ctx context.Context, o v1alpha1.Object, st *v1alpha1.MeshObjectStatus, want []metav1.Condition, now metav1.Time) error {
+	if !applyConditions(st, o.GetGeneration(), want, now) {
+		return nil
+	}
+	out, err := r.Store.Update(ctx, o)
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil // changed meanwhile; the watch brings us back
+		}
+		return err
+	}
+	r.wrote(out)
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

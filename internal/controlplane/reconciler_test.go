@@ -163,8 +163,8 @@ func TestObjectsJoinAMeshThatAppearsLater(t *testing.T) {
 	}
 }
 
-// Run reconciles again for changes of mesh objects and namespaces, but not for its own
-// status writes nor for kinds it does not read.
+// Run reconciles again for changes of mesh objects, metric templates, alert providers
+// and namespaces, but not for its own status writes nor for kinds it does not read.
 func TestReconcilerConcerns(t *testing.T) {
 	r := &StatusReconciler{}
 	router := vr("shop", "web-router", "m", "a")
@@ -181,6 +181,8 @@ func TestReconcilerConcerns(t *testing.T) {
 		{"another write of the router", store.Event{Type: store.Modified, Object: router, ResourceVersion: 8}, true},
 		{"a namespace", store.Event{Type: store.Added, Object: namespace("shop", nil), ResourceVersion: 9}, true},
 		{"a canary", store.Event{Type: store.Modified, Object: cd, ResourceVersion: 10}, false},
+		{"a metric template", store.Event{Type: store.Added, Object: metricTemplate("shop", "t", "prometheus", "", "up"), ResourceVersion: 11}, true},
+		{"an alert provider", store.Event{Type: store.Modified, Object: alertProvider("shop", "a", "slack", "https://x.example"), ResourceVersion: 12}, true},
 	}
 	for _, s := range steps {
 		if got := r.concerns(s.ev); got != s.want {

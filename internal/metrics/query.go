@@ -29,6 +29,28 @@ var missingKey = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
 // RenderQuery renders a query template with the model. A variable the Canary does not
 // define is an error naming it, so that a typo never becomes an empty label matcher.
 func RenderQuery(query string, m QueryModel) (string, error) {
+	t, err := parseQuery(query, m)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, nil); err != nil {
+		if sub := missingKey.FindStringSubmatch(err.Error()); sub != nil {
+			return "", fmt.Errorf("query uses template variable %q, which the canary's templateVariables do not define: %w", "variables."+sub[1], ErrMissingVariable)
+		}
+		return "", fmt.Errorf("rendering the query: %w", err)
+	}
+	return b.String(), nil
+}
+
+// ParseQuery checks that a query template parses, with the same functions RenderQuery
+// defines, without rendering it: what can be known of a query before a canary uses it.
+func ParseQuery(query string) error {
+	_, err := parseQuery(query, QueryModel{})
+	return err
+}
+
+func parseQuery(query string, m QueryModel) (*template.Template, error) {
 	vars := m.Variables
 	if vars == nil {
 		vars = map[string]string{}
@@ -44,16 +66,9 @@ func RenderQuery(query string, m QueryModel) (string, error) {
 	}
 	t, err := template.New("query").Funcs(funcs).Option("missingkey=error").Parse(query)
 	if err != nil {
-		return "", fmt.Errorf("query template does not parse: %w", err)
+		return nil, fmt.Errorf("query template does not parse: %w", err)
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, nil); err != nil {
-		if sub := missingKey.FindStringSubmatch(err.Error()); sub != nil {
-			return "", fmt.Errorf("query uses template variable %q, which the canary's templateVariables do not define: %w", "variables."+sub[1], ErrMissingVariable)
-		}
-		return "", fmt.Errorf("rendering the query: %w", err)
-	}
-	return b.String(), nil
+	return t, nil
 }
 
 // ErrMissingVariable: a query names a template variable that is not defined.

@@ -41,6 +41,21 @@ func TestRenderQuery(t *testing.T) {
 	}
 }
 
+// A query that parses is accepted whatever variables it names: those are the canary's,
+// known only when it renders the query.
+func TestParseQuery(t *testing.T) {
+	for _, q := range []string{`sum(x{ns="{{ namespace }}"}[{{ interval }}])`, `{{ variables.anything }}`, `up`} {
+		if err := metrics.ParseQuery(q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{`{{ name `, `{{ args.name }}`} {
+		if err := metrics.ParseQuery(q); err == nil {
+			t.Errorf("%s: parsed", q)
+		}
+	}
+}
+
 func TestFileSecrets(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {

@@ -47,8 +47,8 @@ var kindColumns = map[string][]Column{
 		}},
 		{Header: "LASTTRANSITION", Cell: path("status.lastTransitionTime")},
 	},
-	"MetricTemplate": {{Header: "PROVIDER", Cell: path("spec.provider.type")}, {Header: "ADDRESS", Wide: true, Cell: path("spec.provider.address")}},
-	"AlertProvider":  {{Header: "TYPE", Cell: path("spec.type")}, {Header: "CHANNEL", Wide: true, Cell: path("spec.channel")}},
+	"MetricTemplate": {{Header: "PROVIDER", Cell: path("spec.provider.type")}, readyCol, {Header: "ADDRESS", Wide: true, Cell: path("spec.provider.address")}},
+	"AlertProvider":  {{Header: "TYPE", Cell: path("spec.type")}, readyCol, {Header: "CHANNEL", Wide: true, Cell: path("spec.channel")}},
 	"Event": {
 		{Header: "TYPE", Cell: path("type")},
 		{Header: "REASON", Cell: path("reason")},

@@ -242,6 +242,41 @@ func TestSeedManifestsReconcile(t *testing.T) {
 			t.Logf("%s: Ready=%s %s", k, ready.Status, ready.Message)
 		}
 	}
+	// The delivery objects a Canary names get Ready for their generation from the same
+	// status reconciler, on the cluster's store.
+	apply(t, s, decode(t, `
+apiVersion: canarymesh.dev/v1alpha1
+kind: MetricTemplate
+metadata: {name: not-found-percentage, namespace: demo}
+spec:
+  provider: {type: prometheus, address: "http://prometheus.demo:9090"}
+  query: sum(rate(http_requests_total{namespace="{{ namespace }}",status="404"}[{{ interval }}]))
+---
+apiVersion: canarymesh.dev/v1alpha1
+kind: AlertProvider
+metadata: {name: on-call, namespace: demo}
+spec: {type: slack, address: "https://hooks.slack.com/services/x"}
+`))
+	for _, k := range []store.Key{{Kind: "MetricTemplate", Namespace: "demo", Name: "not-found-percentage"}, {Kind: "AlertProvider", Namespace: "demo", Name: "on-call"}} {
+		eventually(t, k.String()+" Ready", func() (string, bool) {
+			o, err := s.Get(t.Context(), k)
+			if err != nil {
+				return err.Error(), false
+			}
+			var st v1alpha1.MeshObjectStatus
+			switch obj := o.(type) {
+			case *v1alpha1.MetricTemplate:
+				st = obj.Status
+			case *v1alpha1.AlertProvider:
+				st = obj.Status
+			}
+			c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+			if st.ObservedGeneration != o.GetGeneration() || c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Sprintf("observedGeneration %d of %d, Ready %+v", st.ObservedGeneration, o.GetGeneration(), c), false
+			}
+			return "", true
+		})
+	}
 	// The demo's Canary targets a Deployment this test does not create: the canary
 	// controller says so in a condition and in an event, which kubectl shows too.
 	eventually(t, "the Canary's missing Deployment is a condition", func() (string, bool) {

@@ -3,7 +3,7 @@
 // runs on the embedded store — on the Kubernetes store (internal/store/kube) instead:
 //
 //	status      controlplane.StatusReconciler: conditions and observedGeneration of every
-//	            mesh object                                         (leader only)
+//	            mesh object, MetricTemplate and AlertProvider        (leader only)
 //	mesh        controlplane.MeshSync: per-proxy snapshots, served to sidecars on the
 //	            push stream (--stream-listen)                        (every replica)
 //	canaries    canary.Controller with the Deployment target and the mesh router
