@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -11,11 +12,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/kube/controller"
 	"github.com/canarymesh/canarymesh/internal/kube/deploytarget"
 	"github.com/canarymesh/canarymesh/internal/kube/inject"
+	"github.com/canarymesh/canarymesh/internal/kube/validate"
 )
 
 // controllerFlags are the flags of `controller`.
@@ -58,7 +61,8 @@ in the API server as custom resources; the controller keeps their status conditi
 the mesh (virtual nodes' endpoints are the Pods their podSelector matches, ready as their
 EndpointSlices say) and serves it to the sidecars on the push stream, runs the canary
 analysis of Canaries on Deployments, and, with --proxy-image, injects the sidecar into new
-pods by a mutating webhook.
+pods by a mutating webhook and, on the same server, refuses by a validating webhook the
+canarymesh.dev, App Mesh and Flagger objects that 'canarymesh apply' would refuse.
 
 With --serve-compat-apis, App Mesh (appmesh.k8s.aws/v1beta2) and Flagger (flagger.app/v1beta1)
 objects are mirrored into canarymesh.dev twins and get their status back, untouched otherwise.
@@ -138,6 +142,10 @@ func runController(cmd *cobra.Command, g *globals, f controllerFlags) error {
 				// in every namespace it injects pods into; without it no one would.
 				ProxyToken: token,
 				Namespace:  f.namespace, ServiceName: f.webhookService, Port: f.webhookPort, Logger: p.Log.With("component", "injector"),
+				// The same server refuses canarymesh.dev, App Mesh and Flagger objects that
+				// `canarymesh apply` would refuse.
+				Webhooks: map[string]http.Handler{validate.WebhookPath: &admission.Webhook{
+					Handler: &validate.Handler{Log: p.Log.With("component", "validator")}}},
 			})
 			return err
 		})

@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/canarymesh/canarymesh/internal/kube/inject"
 	"github.com/canarymesh/canarymesh/internal/kube/kubetest"
+	"github.com/canarymesh/canarymesh/internal/kube/validate"
 )
 
 // `canarymesh controller --proxy-image ... --proxy-token-secret S` injects sidecars that
@@ -35,10 +42,11 @@ func TestControllerWritesTheProxyTokenSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	port := freePortNumber(t)
 	root := newRootCommand()
 	root.SetArgs([]string{"controller", "--kubeconfig", env.Kubeconfig, "--namespace", "canarymesh-system",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--stream-listen", "127.0.0.1:0",
-		"--stream-token-file", tokenFile, "--webhook-port", freePortNumber(t), "--webhook-service", "canarymesh-controller",
+		"--stream-token-file", tokenFile, "--webhook-port", port, "--webhook-service", "canarymesh-controller",
 		"--proxy-image", "example/canarymesh:1", "--control-plane-address", "canarymesh-controller.canarymesh-system.svc:7481",
 		"--proxy-token-secret", secret, "--log-level", "error"})
 	done := make(chan error, 1)
@@ -69,7 +77,7 @@ func TestControllerWritesTheProxyTokenSecret(t *testing.T) {
 			if got := string(sec.Data["token"]); got != token {
 				t.Fatalf("Secret shop/%s holds %q, want the stream token", secret, got)
 			}
-			return
+			break
 		}
 		select {
 		case err := <-done:
@@ -81,6 +89,40 @@ func TestControllerWritesTheProxyTokenSecret(t *testing.T) {
 			t.Fatalf("no Secret shop/%s for the injected pod within a minute: %v", secret, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	checkValidatorServed(ctx, t, cs, port)
+}
+
+// checkValidatorServed: the injector's webhook server also answers the validator's path,
+// with the certificate the controller made, and refuses an invalid Canary.
+func checkValidatorServed(ctx context.Context, t *testing.T, cs kubernetes.Interface, port string) {
+	t.Helper()
+	sec, err := cs.CoreV1().Secrets("canarymesh-system").Get(ctx, inject.DefaultCertSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sec.Data[inject.SecretKeyCA])
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool,
+		ServerName: "canarymesh-controller.canarymesh-system.svc"}}}
+	review := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1",
+		"kind":{"group":"canarymesh.dev","version":"v1alpha1","kind":"Canary"},
+		"resource":{"group":"canarymesh.dev","version":"v1alpha1","resource":"canaries"},
+		"operation":"CREATE","name":"podinfo","namespace":"shop",
+		"object":{"apiVersion":"canarymesh.dev/v1alpha1","kind":"Canary","metadata":{"name":"podinfo","namespace":"shop"},
+		"spec":{"targetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":""},"service":{"port":9898},
+		"analysis":{"interval":"1m","threshold":5,"maxWeight":50,"stepWeight":10}}}}}`
+	resp, err := hc.Post("https://127.0.0.1:"+port+validate.WebhookPath, "application/json", strings.NewReader(review))
+	if err != nil {
+		t.Fatalf("validator: %v", err)
+	}
+	defer resp.Body.Close()
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("validator's answer: %v", err)
+	}
+	if out.Response == nil || out.Response.Allowed || !strings.Contains(out.Response.Result.Message, "spec.targetRef.name: is required") {
+		t.Fatalf("validator answered %+v, want a refusal naming spec.targetRef.name", out.Response)
 	}
 }
 

@@ -11,8 +11,9 @@
 //	compat      appmesh.k8s.aws/v1beta2 and flagger.app/v1beta1 objects mirrored into
 //	            their canarymesh.dev twins, status copied back (--serve-compat-apis,
 //	            leader only)
-//	webhooks    the sidecar injector and anything else Options.Setup adds, on the
-//	            manager's webhook server (--webhook-port)
+//	webhooks    the sidecar injector and the validating webhook (internal/kube/validate)
+//	            on one webhook server (--webhook-port), and anything else
+//	            Options.Setup adds
 //
 // plus leader election on a Lease, /healthz and /readyz, and /metrics serving
 // controller-runtime's registry with the canary controller's metrics added.

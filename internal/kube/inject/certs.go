@@ -50,8 +50,9 @@ type CertOptions struct {
 	DNSNames []string
 	IPs      []net.IP
 	// WebhookConfigurations are the MutatingWebhookConfigurations, by name, whose
-	// webhooks get the CA bundle.
-	WebhookConfigurations []string
+	// webhooks get the CA bundle; ValidatingWebhookConfigurations likewise.
+	WebhookConfigurations           []string
+	ValidatingWebhookConfigurations []string
 	// CAValidity and CertValidity default to five years and one year. Each is renewed
 	// when less than a third of it remains.
 	CAValidity   time.Duration
@@ -63,7 +64,7 @@ type CertOptions struct {
 // CertManager keeps the webhook's serving certificate: it creates a CA and a serving
 // certificate, stores them in a Secret, renews them before they expire, serves the
 // current pair to the TLS listener, and keeps the CA bundle patched into the
-// MutatingWebhookConfigurations it owns. Every replica runs one; they agree through the
+// Mutating- and ValidatingWebhookConfigurations it owns. Every replica runs one; they agree through the
 // Secret's resourceVersion.
 type CertManager struct {
 	reader client.Reader // uncached: the manager's cache would watch every Secret
@@ -384,32 +385,53 @@ func (m *CertManager) patchWebhooks(ctx context.Context, bundle []byte) error {
 	var errs []error
 	for _, name := range m.opts.WebhookConfigurations {
 		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
-		if err := m.reader.Get(ctx, types.NamespacedName{Name: name}, cfg); err != nil {
-			if apierrors.IsNotFound(err) {
-				m.log.Warn("webhook configuration not found; its caBundle will be set once it exists", "name", name)
-				continue
+		errs = append(errs, m.patchCABundle(ctx, name, "MutatingWebhookConfiguration", cfg, bundle, func() []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
+			for i := range cfg.Webhooks {
+				out[i] = &cfg.Webhooks[i].ClientConfig
 			}
-			errs = append(errs, fmt.Errorf("read MutatingWebhookConfiguration %s: %w", name, err))
-			continue
-		}
-		orig := cfg.DeepCopy()
-		changed := false
-		for i := range cfg.Webhooks {
-			if !bytes.Equal(cfg.Webhooks[i].ClientConfig.CABundle, bundle) {
-				cfg.Webhooks[i].ClientConfig.CABundle = bundle
-				changed = true
+			return out
+		}))
+	}
+	for _, name := range m.opts.ValidatingWebhookConfigurations {
+		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		errs = append(errs, m.patchCABundle(ctx, name, "ValidatingWebhookConfiguration", cfg, bundle, func() []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(cfg.Webhooks))
+			for i := range cfg.Webhooks {
+				out[i] = &cfg.Webhooks[i].ClientConfig
 			}
-		}
-		if !changed {
-			continue
-		}
-		if err := m.writer.Patch(ctx, cfg, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			errs = append(errs, fmt.Errorf("patch caBundle of MutatingWebhookConfiguration %s: %w", name, err))
-			continue
-		}
-		m.log.Info("webhook caBundle patched", "configuration", name)
+			return out
+		}))
 	}
 	return errors.Join(errs...)
+}
+
+// patchCABundle reads the configuration name into cfg and patches bundle into the client
+// configs clients returns (pointers into cfg).
+func (m *CertManager) patchCABundle(ctx context.Context, name, kind string, cfg client.Object, bundle []byte, clients func() []*admissionregistrationv1.WebhookClientConfig) error {
+	if err := m.reader.Get(ctx, types.NamespacedName{Name: name}, cfg); err != nil {
+		if apierrors.IsNotFound(err) {
+			m.log.Warn("webhook configuration not found; its caBundle will be set once it exists", "kind", kind, "name", name)
+			return nil
+		}
+		return fmt.Errorf("read %s %s: %w", kind, name, err)
+	}
+	orig, _ := cfg.DeepCopyObject().(client.Object)
+	changed := false
+	for _, cc := range clients() {
+		if !bytes.Equal(cc.CABundle, bundle) {
+			cc.CABundle = bundle
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := m.writer.Patch(ctx, cfg, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patch caBundle of %s %s: %w", kind, name, err)
+	}
+	m.log.Info("webhook caBundle patched", "kind", kind, "configuration", name)
+	return nil
 }
 
 // Start renews and re-patches every interval until ctx ends; for the manager. A

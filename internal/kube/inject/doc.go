@@ -8,7 +8,8 @@
 //	                                                        │  namespace labels, pod annotations,
 //	                                                        │  VirtualNodes of the namespace
 //	                          ◀── allowed + JSON patch ─────┘  or refused with the reason
-//	CertManager: Secret {CA, serving pair} ─▶ TLS listener, caBundle ─▶ MutatingWebhookConfiguration
+//	CertManager: Secret {CA, serving pair} ─▶ TLS listener, caBundle ─▶ Mutating- and
+//	             ValidatingWebhookConfiguration (the validator, internal/kube/validate)
 //	MissedInjections: pod appears without the proxy though Decide says inject ─▶ Warning event
 //	InjectManifests: YAML documents ─▶ Decide per pod template ─▶ YAML
 //
@@ -56,8 +57,9 @@
 // CertManager creates a CA and a serving certificate with crypto/x509 (ECDSA P-256),
 // keeps them in a Secret shared by every replica, renews each when a third of its
 // lifetime remains (keeping the previous CA in the bundle until it expires), serves the
-// current pair from memory, and writes the CA bundle into the MutatingWebhookConfigurations
-// it owns, again whenever a re-apply wiped it. No cert-manager, no scripts.
+// current pair from memory, and writes the CA bundle into the Mutating- and
+// ValidatingWebhookConfigurations it owns, again whenever a re-apply wiped it. No
+// cert-manager, no scripts.
 //
 // # Wiring
 //
@@ -74,6 +76,8 @@
 //		ServiceName: "canarymesh-controller", // the webhook Service
 //		Port:        9443,
 //		// WebhookConfigurations: []string{"canarymesh-sidecar-injector"} by default
+//		// ValidatingWebhookConfigurations: []string{"canarymesh-validator"} by default
+//		Webhooks: map[string]http.Handler{validate.WebhookPath: validator}, // same server
 //	})
 //
 // Setup runs its own webhook server (the manager's default one stays unused) and needs

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,7 +20,9 @@ const (
 	DefaultPort                 = 9443
 	DefaultCertSecret           = "canarymesh-webhook-cert"
 	DefaultWebhookConfiguration = "canarymesh-sidecar-injector"
-	DefaultCheckInterval        = time.Minute
+	// DefaultValidatingWebhookConfiguration is the validator's (internal/kube/validate).
+	DefaultValidatingWebhookConfiguration = "canarymesh-validator"
+	DefaultCheckInterval                  = time.Minute
 )
 
 // Options configure the injector inside the controller.
@@ -43,6 +46,12 @@ type Options struct {
 	// WebhookConfigurations are the MutatingWebhookConfigurations whose caBundle the
 	// controller keeps; [DefaultWebhookConfiguration] when nil.
 	WebhookConfigurations []string
+	// ValidatingWebhookConfigurations are the ValidatingWebhookConfigurations whose
+	// caBundle the controller keeps; [DefaultValidatingWebhookConfiguration] when nil.
+	ValidatingWebhookConfigurations []string
+	// Webhooks are more handlers served by the same server and certificate, by path
+	// (the validator, validate.WebhookPath).
+	Webhooks map[string]http.Handler
 	// CAValidity and CertValidity of the generated certificates (CertOptions).
 	CAValidity, CertValidity time.Duration
 	// CheckInterval between certificate and caBundle checks; DefaultCheckInterval.
@@ -69,9 +78,9 @@ type Injector struct {
 //
 //   - ensures the serving certificate now (creating the CA and the Secret on first
 //     run), so the webhook serves from its first second, and patches the caBundle of the
-//     owned MutatingWebhookConfigurations;
-//   - a webhook server of its own on Host:Port serving WebhookPath with that
-//     certificate (the manager's default webhook server is left alone);
+//     owned Mutating- and ValidatingWebhookConfigurations;
+//   - a webhook server of its own on Host:Port serving WebhookPath and the Webhooks
+//     with that certificate (the manager's default webhook server is left alone);
 //   - a runnable that renews the certificate and re-patches the caBundle every
 //     CheckInterval (on every replica; they agree through the Secret);
 //   - the missed-injection check (MissedInjections), which records a Warning event on
@@ -104,6 +113,9 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) (*Injector, erro
 	if o.WebhookConfigurations == nil {
 		o.WebhookConfigurations = []string{DefaultWebhookConfiguration}
 	}
+	if o.ValidatingWebhookConfigurations == nil {
+		o.ValidatingWebhookConfigurations = []string{DefaultValidatingWebhookConfiguration}
+	}
 	if o.CheckInterval <= 0 {
 		o.CheckInterval = DefaultCheckInterval
 	}
@@ -117,7 +129,7 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) (*Injector, erro
 	}
 	certs, err := NewCertManager(mgr.GetAPIReader(), mgr.GetClient(), CertOptions{
 		Namespace: o.Namespace, SecretName: o.CertSecret, DNSNames: dns, IPs: o.ExtraIPs,
-		WebhookConfigurations: o.WebhookConfigurations, CAValidity: o.CAValidity, CertValidity: o.CertValidity,
+		WebhookConfigurations: o.WebhookConfigurations, ValidatingWebhookConfigurations: o.ValidatingWebhookConfigurations, CAValidity: o.CAValidity, CertValidity: o.CertValidity,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("injector: %w", err)
@@ -132,6 +144,9 @@ func Setup(ctx context.Context, mgr manager.Manager, o Options) (*Injector, erro
 		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = certs.GetCertificate }},
 	})
 	srv.Register(WebhookPath, &admission.Webhook{Handler: h})
+	for path, wh := range o.Webhooks {
+		srv.Register(path, wh)
+	}
 	if err := mgr.Add(srv); err != nil {
 		return nil, fmt.Errorf("injector: add webhook server: %w", err)
 	}
