@@ -29,6 +29,8 @@ var AlertProviderTypes = []string{AlertProviderSlack, AlertProviderMSTeams, Aler
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=canarymesh,shortName=ap
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AlertProvider struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -40,6 +40,8 @@ var MetricQueryFuncs = []string{"name", "namespace", "target", "service", "ingre
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=canarymesh,shortName=mt
 // +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type MetricTemplate struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
