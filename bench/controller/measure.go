@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,31 +62,6 @@ func (l *lags) observe(t canary.RunTiming) {
 	default:
 		l.atOnce = append(l.atOnce, t.Start.Sub(t.Due))
 	}
-}
-
-// dist is a sorted sample of durations.
-type dist []time.Duration
-
-func sorted(d []time.Duration) dist {
-	out := slices.Clone(d)
-	slices.Sort(out)
-	return out
-}
-
-// q is the q-quantile (nearest rank), zero for an empty sample.
-func (d dist) q(q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(d))+0.5) - 1
-	return d[min(max(i, 0), len(d)-1)]
-}
-
-func (d dist) max() time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return d[len(d)-1]
 }
 
 // usage is the process' CPU time and peak resident set so far.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/bench/internal/dist"
 	"github.com/canarymesh/canarymesh/bench/internal/results"
 )
 
@@ -50,7 +51,7 @@ func report(c config, runs []scenario, cmd string) string {
 	row("CPU per analysis round", func(r *result) string { return perRound(r) })
 	row("**lag of a round**: its start − (previous round's start + interval), P50 / P99 / max", func(r *result) string { return lags3(r.rounds) })
 	row("target P99 < 1 s", func(r *result) string {
-		if len(r.rounds) > 0 && r.rounds.q(0.99) < targetP99 {
+		if len(r.rounds) > 0 && r.rounds.Q(0.99) < targetP99 {
 			return "met"
 		}
 		return "**not met**"
@@ -75,11 +76,11 @@ func report(c config, runs []scenario, cmd string) string {
 	return b.String()
 }
 
-func lags3(d dist) string {
+func lags3(d dist.Dist) string {
 	if len(d) == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%s / %s / %s (%d)", lagMS(d.q(0.5)), lagMS(d.q(0.99)), lagMS(d.max()), len(d))
+	return fmt.Sprintf("%s / %s / %s (%d)", lagMS(d.Q(0.5)), lagMS(d.Q(0.99)), lagMS(d.Max()), len(d))
 }
 
 func perRound(r *result) string {

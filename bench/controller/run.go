@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	"github.com/canarymesh/canarymesh/bench/internal/dist"
 	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/hooks"
 	"github.com/canarymesh/canarymesh/internal/store"
@@ -27,10 +28,10 @@ type result struct {
 	cpu       time.Duration // the process' CPU time in the window
 	others    time.Duration // CPU time of every other process in the window
 	maxRSS    int64         // KiB, peak of the whole run
-	rounds    dist          // lag of the analysis rounds against their pacing
-	paced     dist          // lag of the runs on a timer against the timer
-	storeW    dist          // time of each store write (create, update, delete, transaction)
-	atOnce    dist          // lag of the runs asked for at once (judging a round)
+	rounds    dist.Dist     // lag of the analysis rounds against their pacing
+	paced     dist.Dist     // lag of the runs on a timer against the timer
+	storeW    dist.Dist     // time of each store write (create, update, delete, transaction)
+	atOnce    dist.Dist     // lag of the runs asked for at once (judging a round)
 	otherRuns int           // runs caused by watch events
 	writes    uint64        // store writes in the window
 	events    int64         // Events recorded in the window (new or repeated)
@@ -128,11 +129,11 @@ func measure(ctx context.Context, st *timedStore, c config, l *lags, events, hoo
 	r.others = max(u1.machine-u0.machine-r.cpu, 0)
 	r.writes, r.events, r.hookCalls = rv1-rv0, ev1-ev0, h1-h0
 	st.mu.Lock()
-	r.storeW = sorted(st.writes)
+	r.storeW = dist.Sorted(st.writes)
 	st.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r.rounds, r.paced, r.atOnce, r.otherRuns = sorted(l.rounds), sorted(l.paced), sorted(l.atOnce), l.other
+	r.rounds, r.paced, r.atOnce, r.otherRuns = dist.Sorted(l.rounds), dist.Sorted(l.paced), dist.Sorted(l.atOnce), l.other
 	return nil
 }
 

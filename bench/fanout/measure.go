@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/canarymesh/canarymesh/bench/internal/dist"
 	"github.com/canarymesh/canarymesh/bench/internal/procstat"
 	"github.com/canarymesh/canarymesh/internal/controlplane"
 	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
@@ -109,9 +109,9 @@ func (p *probe) end(start time.Time) (sent, acked []time.Duration, nacks map[str
 // round is what one weight change measured.
 type round struct {
 	version uint64
-	sent    dist // per connection: until the control plane recorded it as sent
-	applied dist // per connection: until the proxy had applied it
-	acked   dist // per connection: until the control plane recorded its ACK
+	sent    dist.Dist // per connection: until the control plane recorded it as sent
+	applied dist.Dist // per connection: until the proxy had applied it
+	acked   dist.Dist // per connection: until the control plane recorded its ACK
 	// serverCPU is the control plane's CPU from the write until every ACK was recorded;
 	// roundCPU until the round's end (-gap after the write), with what runs after the
 	// push (the status reconciler, compiles its writes cause).
@@ -191,8 +191,8 @@ func runScenario(ctx context.Context, c config, h *harness, nodes int) (*scenari
 			res.rounds = append(res.rounds, rd)
 		}
 		say("%s %d/%d: version %d, ack P50 %s P99 %s max %s; applied P99 %s; sent P99 %s; control plane CPU %s to the last ack, %s in the round (%d compiles); proxies' CPU %s; others' %s%s",
-			what, r+1, c.warmup+c.rounds, rd.version, msec(rd.acked.q(0.5)), msec(rd.acked.q(0.99)), msec(rd.acked.max()),
-			msec(rd.applied.q(0.99)), msec(rd.sent.q(0.99)), msec(rd.serverCPU), msec(rd.roundCPU), rd.compiles,
+			what, r+1, c.warmup+c.rounds, rd.version, msec(rd.acked.Q(0.5)), msec(rd.acked.Q(0.99)), msec(rd.acked.Max()),
+			msec(rd.applied.Q(0.99)), msec(rd.sent.Q(0.99)), msec(rd.serverCPU), msec(rd.roundCPU), rd.compiles,
 			msec(rd.proxiesCPU), msec(rd.others), issues(rd))
 	}
 	res.rssKB, res.hwmKB = procstat.Mem(0)
@@ -243,14 +243,14 @@ func pushOnce(ctx context.Context, c config, cp *controlPlane, fl *fleet, p *pro
 	}
 	rd.proxiesCPU = kids1 - kids0
 	rd.others = max(machine-rd.roundCPU-rd.proxiesCPU, 0)
-	rd.sent, rd.acked, rd.nacks = sorted(sent), sorted(acked), len(nacks)
+	rd.sent, rd.acked, rd.nacks = dist.Sorted(sent), dist.Sorted(acked), len(nacks)
 	var ap []time.Duration
 	for _, t := range applied {
 		if !t.IsZero() {
 			ap = append(ap, t.Sub(start))
 		}
 	}
-	rd.applied = sorted(ap)
+	rd.applied = dist.Sorted(ap)
 	rd.missing = c.proxies - min(len(rd.acked), len(rd.applied))
 	return rd, nil
 }
@@ -362,38 +362,13 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-// dist is a sorted sample of durations.
-type dist []time.Duration
-
-func sorted(d []time.Duration) dist {
-	out := slices.Clone(d)
-	slices.Sort(out)
-	return out
-}
-
-// q is the q-quantile (nearest rank), zero for an empty sample.
-func (d dist) q(q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(d))+0.5) - 1
-	return d[min(max(i, 0), len(d)-1)]
-}
-
-func (d dist) max() time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	return d[len(d)-1]
-}
-
 // median is the median of values taken from each round.
 func median(rs []round, f func(r round) time.Duration) time.Duration {
 	vs := make([]time.Duration, len(rs))
 	for i, r := range rs {
 		vs[i] = f(r)
 	}
-	return sorted(vs).q(0.5)
+	return dist.Sorted(vs).Q(0.5)
 }
 
 func msec(d time.Duration) string {

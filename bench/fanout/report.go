@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canarymesh/canarymesh/bench/internal/dist"
 	"github.com/canarymesh/canarymesh/bench/internal/results"
 )
 
@@ -56,24 +57,24 @@ func report(c config, h *harness, runs []*scenarioResult, cmd string, took time.
 		w(" %d nodes × %d proxies |", s.nodes, (c.proxies+s.nodes-1)/s.nodes)
 	}
 	w("\n| --- |%s\n", strings.Repeat(" --- |", len(runs)))
-	three := func(f func(r round) dist) func(s *scenarioResult) string {
+	three := func(f func(r round) dist.Dist) func(s *scenarioResult) string {
 		return func(s *scenarioResult) string {
-			return fmt.Sprintf("%s / %s / %s", msec(median(s.rounds, func(r round) time.Duration { return f(r).q(0.5) })),
-				msec(median(s.rounds, func(r round) time.Duration { return f(r).q(0.99) })),
-				msec(median(s.rounds, func(r round) time.Duration { return f(r).max() })))
+			return fmt.Sprintf("%s / %s / %s", msec(median(s.rounds, func(r round) time.Duration { return f(r).Q(0.5) })),
+				msec(median(s.rounds, func(r round) time.Duration { return f(r).Q(0.99) })),
+				msec(median(s.rounds, func(r round) time.Duration { return f(r).Max() })))
 		}
 	}
 	row("snapshot per proxy (JSON)", func(s *scenarioResult) string { return fmt.Sprintf("%.1f KB", float64(s.snapshotBytes)/1000) })
-	row("**time to ACK**, P50 / P99 / max", three(func(r round) dist { return r.acked }))
-	row("P99 to ACK, per round: min – max", func(s *scenarioResult) string { return spread(s.rounds, func(r round) dist { return r.acked }) })
+	row("**time to ACK**, P50 / P99 / max", three(func(r round) dist.Dist { return r.acked }))
+	row("P99 to ACK, per round: min – max", func(s *scenarioResult) string { return spread(s.rounds, func(r round) dist.Dist { return r.acked }) })
 	row("target P99 ≤ 100 ms", func(s *scenarioResult) string {
-		if len(s.rounds) > 0 && median(s.rounds, func(r round) time.Duration { return r.acked.q(0.99) }) <= targetP99 {
+		if len(s.rounds) > 0 && median(s.rounds, func(r round) time.Duration { return r.acked.Q(0.99) }) <= targetP99 {
 			return "met"
 		}
 		return "**not met**"
 	})
-	row("time to applied (proxy), P50 / P99 / max", three(func(r round) dist { return r.applied }))
-	row("time to sent (control plane), P50 / P99 / max", three(func(r round) dist { return r.sent }))
+	row("time to applied (proxy), P50 / P99 / max", three(func(r round) dist.Dist { return r.applied }))
+	row("time to sent (control plane), P50 / P99 / max", three(func(r round) dist.Dist { return r.sent }))
 	row("control plane CPU per push, write to last ACK", func(s *scenarioResult) string {
 		return msec(median(s.rounds, func(r round) time.Duration { return r.serverCPU }))
 	})
@@ -109,13 +110,13 @@ func report(c config, h *harness, runs []*scenarioResult, cmd string, took time.
 }
 
 // spread is the lowest and highest of the rounds' P99s.
-func spread(rs []round, f func(r round) dist) string {
+func spread(rs []round, f func(r round) dist.Dist) string {
 	if len(rs) == 0 {
 		return "–"
 	}
-	lo, hi := f(rs[0]).q(0.99), f(rs[0]).q(0.99)
+	lo, hi := f(rs[0]).Q(0.99), f(rs[0]).Q(0.99)
 	for _, r := range rs[1:] {
-		v := f(r).q(0.99)
+		v := f(r).Q(0.99)
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	return msec(lo) + " – " + msec(hi)
