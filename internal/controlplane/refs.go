@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
+	meshc "github.com/canarymesh/canarymesh/internal/mesh"
 )
 
 // index holds every stored object by kind and "NS/NAME" (or "NAME" for cluster-scoped
@@ -188,6 +189,20 @@ func desiredConditions(ix *index, o v1alpha1.Object) []metav1.Condition {
 	if len(missing) > 0 {
 		resolved.Status, resolved.Reason, resolved.Message = metav1.ConditionFalse, "MissingReferences", strings.Join(missing, "; ")
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "ReferencesNotResolved", "waiting for: "+strings.Join(missing, "; ")
+	}
+	if tlsProblems := meshc.TLSProblems(o); len(tlsProblems) > 0 {
+		// Declared TLS that cannot be served refuses traffic: the object is not in
+		// effect as written.
+		var why []string
+		for _, p := range tlsProblems {
+			why = append(why, p.Field+": "+p.Reason)
+		}
+		msg := "TLS cannot be served: " + strings.Join(why, "; ")
+		if ready.Status == metav1.ConditionFalse {
+			ready.Message += "; " + msg
+		} else {
+			ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "TLSUnavailable", msg
+		}
 	}
 	return []metav1.Condition{resolved, ready}
 }

@@ -51,14 +51,25 @@ func (c *compiler) compileVirtualGateway(s *snapshot.Snapshot, ns, name string) 
 			Name: listenerName(snapshot.Gateway, int(l.PortMapping.Port)), Kind: snapshot.Gateway, Protocol: protocol,
 			Port: int(l.PortMapping.Port), VirtualHosts: append(vhs, c.virtualHosts(uniqueSorted(targets), true)...),
 			ConnectionPool: gatewayPool(l.ConnectionPool), HealthCheck: gatewayHealthCheck(l.HealthCheck),
-			AccessLog: accessLog(vg.Spec.Logging),
+			AccessLog: accessLog(vg.Spec.Logging), TLS: gatewayListenerTLS(c, vg, i),
 		})
 	}
+	c.applyClientTLS(objectID("VirtualGateway", ns, name), nil, defaultsPolicy(vg.Spec.BackendDefaults))
 	for _, r := range routes {
 		if !used[r.Name] {
 			c.problem("GatewayRoute/"+r.Name, "spec", "no listener of VirtualGateway %s speaks %s; the route is not served", key(ns, name), r.Protocol)
 		}
 	}
+}
+
+// gatewayListenerTLS compiles the tls of a virtual gateway's listener i.
+func gatewayListenerTLS(c *compiler, vg *v1alpha1.VirtualGateway, i int) *snapshot.ListenerTLS {
+	t := vg.Spec.Listeners[i].TLS
+	if t == nil {
+		return nil
+	}
+	return c.listenerTLS(objectID("VirtualGateway", vg.Namespace, vg.Name), fmt.Sprintf("spec.listeners[%d].tls", i),
+		t.Mode, &t.Certificate, t.Validation)
 }
 
 // gatewayRoutesOf returns the gateway routes attached to vg, as App Mesh attaches them:

@@ -54,10 +54,11 @@ func (c *compiler) compileVirtualNode(s *snapshot.Snapshot, ns, name string) {
 			Protocol: string(l.PortMapping.Protocol), Port: int(l.PortMapping.Port), LocalCluster: lc.Name,
 			Timeout: listenerTimeout(l.Timeout), ConnectionPool: connectionPool(l.ConnectionPool),
 			HealthCheck: healthCheck(l.HealthCheck), AccessLog: accessLog(vn.Spec.Logging),
+			TLS: nodeListenerTLS(c, vn, i),
 		})
 	}
 	allowAll := c.ix.meshes[m].Spec.EgressFilter != nil && c.ix.meshes[m].Spec.EgressFilter.Type == v1alpha1.EgressFilterAllowAll
-	keys := c.backends(vn, m)
+	keys, index := c.backends(vn, m)
 	if allowAll {
 		keys = c.ix.servicesOf(m)
 	}
@@ -68,13 +69,26 @@ func (c *compiler) compileVirtualNode(s *snapshot.Snapshot, ns, name string) {
 		Name: "egress", Kind: snapshot.Egress, Protocol: string(v1alpha1.PortProtocolHTTP), Port: c.opts.egressPort(),
 		VirtualHosts: c.virtualHosts(keys, false), AccessLog: accessLog(vn.Spec.Logging), AllowAll: allowAll,
 	})
+	policies, def := nodePolicies(vn, index)
+	c.applyClientTLS(objectID("VirtualNode", ns, name), policies, def)
 }
 
-// backends resolves a node's spec.backends to virtual service keys, sorted. A backend
-// that names nothing is reported and left out.
-func (c *compiler) backends(vn *v1alpha1.VirtualNode, m string) []string {
+// nodeListenerTLS compiles the tls of a virtual node's listener i.
+func nodeListenerTLS(c *compiler, vn *v1alpha1.VirtualNode, i int) *snapshot.ListenerTLS {
+	t := vn.Spec.Listeners[i].TLS
+	if t == nil {
+		return nil
+	}
+	return c.listenerTLS(objectID("VirtualNode", vn.Namespace, vn.Name), fmt.Sprintf("spec.listeners[%d].tls", i),
+		t.Mode, &t.Certificate, nodeListenerValidation(t.Validation))
+}
+
+// backends resolves a node's spec.backends to virtual service keys, sorted, with the
+// index of the first backend naming each. A backend that names nothing is reported and
+// left out.
+func (c *compiler) backends(vn *v1alpha1.VirtualNode, m string) ([]string, map[string]int) {
 	id := objectID("VirtualNode", vn.Namespace, vn.Name)
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	var keys []string
 	for i, b := range vn.Spec.Backends {
 		f := fmt.Sprintf("spec.backends[%d].virtualService", i)
@@ -100,8 +114,8 @@ func (c *compiler) backends(vn *v1alpha1.VirtualNode, m string) []string {
 			c.problem(id, f, "%s; the node cannot call it", why)
 			continue
 		}
-		if !seen[k] {
-			seen[k] = true
+		if _, dup := seen[k]; !dup {
+			seen[k] = i
 			keys = append(keys, k)
 		}
 	}
@@ -109,7 +123,7 @@ func (c *compiler) backends(vn *v1alpha1.VirtualNode, m string) []string {
 		c.problem(id, fmt.Sprintf("spec.backendGroups[%d]", i), "backend groups are not supported; list the virtual services in spec.backends")
 	}
 	sort.Strings(keys)
-	return keys
+	return keys, seen
 }
 
 func sortVirtualHosts(vhs []snapshot.VirtualHost) {

@@ -31,7 +31,8 @@
 // plain keep-alive HTTP/1.1 to HTTP/1.1 clusters with its own connection loop, an
 // in-place parser and upstream connections pooled per endpoint, without allocating.
 // A connection it does not take goes to net/http with the bytes read so far, so every
-// request net/http served before is served as before. Route matching, the weighted
+// request net/http served before is served as before. Mesh TLS (tls.go) — listeners
+// that terminate it, clusters that originate it — is net/http's alone. Route matching, the weighted
 // pick and the endpoint pick do not allocate (see the benchmarks).
 //
 // Two Canarymesh extensions of App Mesh routes serve canary releases: a route's mirror

@@ -152,7 +152,7 @@ func (x *fastExchange) eligible(rt *route) bool {
 		return false // mirroring copies the request: net/http's front end does it
 	}
 	for _, t := range rt.targets.targets {
-		if t.up != nil && (t.up.protocol != "http" || t.up.passthrough) {
+		if t.up != nil && (t.up.protocol != "http" || t.up.passthrough || t.up.tls != nil) {
 			return false
 		}
 	}

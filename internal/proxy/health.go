@@ -31,7 +31,7 @@ func (u *upstream) startHealthLocked(ep *endpoint) {
 	}
 	if u.checker == nil && hc.Protocol != "tcp" {
 		u.checker = &http.Client{
-			Transport: newTransport((&net.Dialer{}).DialContext, hc.Protocol, time.Minute),
+			Transport: newTransport(u.checkDialer(hc.Protocol), hc.Protocol, time.Minute),
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse
 			},
@@ -175,4 +175,16 @@ func servingStatus(frame []byte) int {
 		return int(msg[1])
 	}
 	return -1
+}
+
+// checkDialer connects health checks of protocol, in the upstream's TLS when it speaks
+// TLS.
+func (u *upstream) checkDialer(protocol string) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil || u.tls == nil {
+			return c, err
+		}
+		return u.tls.handshake(ctx, c, addr, protocol)
+	}
 }

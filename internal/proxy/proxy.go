@@ -22,7 +22,7 @@ type Options struct {
 	// address is unchanged keeps its socket and connections across snapshots.
 	Bind func(l snapshot.Listener) string
 	// TLS, when it returns a config for a listener, serves that listener over TLS with
-	// ALPN (h2 and http/1.1).
+	// ALPN (h2 and http/1.1). A listener whose snapshot carries TLS serves that instead.
 	TLS func(l snapshot.Listener) *tls.Config
 	// Resolver resolves DNS clusters; net.DefaultResolver by default.
 	Resolver *net.Resolver
@@ -146,9 +146,9 @@ func (p *Proxy) openListeners(c *config) (map[string]*listenerRT, error) {
 	opened := map[string]*listenerRT{}
 	for name, lc := range c.listeners {
 		addr := p.bind(lc.spec)
-		tlsConf := p.tlsFor(lc.spec)
+		tlsConf, mode := p.listenerTLS(lc.spec)
 		if old := p.listeners[name]; old != nil {
-			if old.compatible(lc.spec, addr, tlsConf) {
+			if old.compatible(lc.spec, addr, tlsConf, mode) {
 				continue
 			}
 			if old.bind == addr && !ephemeral(addr) {
@@ -156,7 +156,7 @@ func (p *Proxy) openListeners(c *config) (map[string]*listenerRT, error) {
 				delete(p.listeners, name)
 			}
 		}
-		l, err := p.listen(lc.spec, addr, tlsConf)
+		l, err := p.listen(lc.spec, addr, tlsConf, mode)
 		if err != nil {
 			for _, o := range opened {
 				o.shutdown()
@@ -201,7 +201,8 @@ func (p *Proxy) commit(c *config, opened map[string]*listenerRT, sinks map[strin
 			p.listeners[name] = l
 			continue
 		}
-		p.listeners[name].setTLS(p.tlsFor(lc.spec))
+		tlsConf, _ := p.listenerTLS(lc.spec) // read the certificate files again
+		p.listeners[name].setTLS(tlsConf)
 		p.listeners[name].setLimiter(lc.spec)
 		p.listeners[name].cfg.Store(lc)
 	}

@@ -26,10 +26,13 @@ type listenerRT struct {
 	bind  string
 	isTCP bool
 	isTLS bool
-	tls   atomic.Pointer[tls.Config] // the current TLS settings, swapped with snapshots
-	ln    net.Listener
-	srv   *http.Server // HTTP listeners
-	cfg   atomic.Pointer[listenerConfig]
+	// tlsMode is the listener's mesh TLS mode (snapshot.TLSStrict or TLSPermissive), ""
+	// for none or Options.TLS's.
+	tlsMode string
+	tls     atomic.Pointer[tls.Config] // the current TLS settings, swapped with snapshots
+	ln      net.Listener
+	srv     *http.Server // HTTP listeners
+	cfg     atomic.Pointer[listenerConfig]
 	// limiter bounds the requests of a gateway or egress listener (its ConnectionPool);
 	// an ingress listener's pool bounds its local cluster instead.
 	limiter atomic.Pointer[limiter]
@@ -50,8 +53,8 @@ type listenerRT struct {
 	fwg      sync.WaitGroup
 }
 
-func (l *listenerRT) compatible(spec snapshot.Listener, addr string, tlsConf *tls.Config) bool {
-	return l.bind == addr && l.isTCP == (spec.Protocol == "tcp") && l.isTLS == (tlsConf != nil)
+func (l *listenerRT) compatible(spec snapshot.Listener, addr string, tlsConf *tls.Config, mode string) bool {
+	return l.bind == addr && l.isTCP == (spec.Protocol == "tcp") && l.isTLS == (tlsConf != nil) && l.tlsMode == mode
 }
 
 // setLimiter applies the listener's connection pool, keeping the current limiter (and
@@ -72,21 +75,26 @@ func (l *listenerRT) setTLS(conf *tls.Config) {
 		return
 	}
 	c := conf.Clone()
-	if len(c.NextProtos) == 0 {
+	if len(c.NextProtos) == 0 && !l.isTCP {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	l.tls.Store(c)
 }
 
 // listen binds a listener's socket without serving yet.
-func (p *Proxy) listen(spec snapshot.Listener, addr string, tlsConf *tls.Config) (*listenerRT, error) {
+// A listener with mesh TLS (mode set) terminates it in its net.Listener, for HTTP and
+// TCP alike, and never takes the fast path.
+func (p *Proxy) listen(spec snapshot.Listener, addr string, tlsConf *tls.Config, mode string) (*listenerRT, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	l := &listenerRT{p: p, name: spec.Name, bind: addr, isTCP: spec.Protocol == "tcp", isTLS: tlsConf != nil, ln: ln,
-		conns: map[net.Conn]struct{}{}}
+		tlsMode: mode, conns: map[net.Conn]struct{}{}}
 	l.setTLS(tlsConf)
+	if mode != "" {
+		l.ln = newMeshTLSListener(ln, mode, l.tls.Load)
+	}
 	if !l.isTCP {
 		l.srv = p.newServer(l, spec, tlsConf)
 		l.idle = l.srv.IdleTimeout
@@ -149,6 +157,8 @@ func (l *listenerRT) serve() {
 		switch {
 		case l.isTCP:
 			l.serveTCP()
+		case l.tlsMode != "":
+			l.srv.Serve(l.ln) // l.ln terminates the TLS
 		case l.isTLS:
 			l.srv.ServeTLS(l.ln, "", "")
 		case l.fast != nil:

@@ -30,6 +30,7 @@ type upstream struct {
 	window      *window
 	transport   *http.Transport // nil for tcp
 	dialer      net.Dialer
+	tls         *clientTLS // nil: plaintext (tls.go)
 
 	limiter atomic.Pointer[limiter]
 	outlier atomic.Pointer[outlierConfig]
@@ -82,6 +83,9 @@ func newUpstream(p *Proxy, use *clusterUse) *upstream {
 		passthrough: use.passthrough, stats: p.stats.cluster(use.statName), window: p.stats.window(node),
 		endpoints: map[string]*endpoint{}}
 	u.dialer = net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if !use.passthrough {
+		u.tls = newClientTLS(use.cluster.TLS, use.protocol)
+	}
 	u.ctx, u.cancel = context.WithCancel(context.Background())
 	if use.protocol != "tcp" {
 		u.transport = newTransport(u.dial, use.protocol, use.idle)
@@ -93,7 +97,20 @@ func newUpstream(p *Proxy, use *clusterUse) *upstream {
 // compatible reports whether u can serve a new use without new connection pools.
 func (u *upstream) compatible(use *clusterUse) bool {
 	return u.protocol == use.protocol && u.idle == use.idle && u.name == nodeOf(use.cluster.Name) &&
-		u.stats.name == use.statName && u.passthrough == use.passthrough
+		u.stats.name == use.statName && u.passthrough == use.passthrough && u.sameTLS(use)
+}
+
+// sameTLS reports whether use asks for the TLS u speaks. The files are read again at
+// handshakes when they change, so an unchanged spec keeps the pools.
+func (u *upstream) sameTLS(use *clusterUse) bool {
+	var want *snapshot.ClientTLS
+	if !use.passthrough {
+		want = use.cluster.TLS
+	}
+	if u.tls == nil || want == nil {
+		return u.tls == nil && want == nil
+	}
+	return reflect.DeepEqual(&u.tls.spec, want)
 }
 
 func newTransport(dial func(context.Context, string, string) (net.Conn, error), proto string, idle time.Duration) *http.Transport {
@@ -125,7 +142,16 @@ func (u *upstream) dial(ctx context.Context, network, addr string) (net.Conn, er
 	}
 	u.stats.cxTotal.Add(1)
 	u.stats.cxActive.Add(1)
-	return &trackedConn{Conn: c, active: &u.stats.cxActive}, nil
+	tc := &trackedConn{Conn: c, active: &u.stats.cxActive}
+	if u.tls != nil {
+		tlsConn, err := u.tls.handshake(ctx, tc, addr, u.tls.proto)
+		if err != nil {
+			u.stats.cxConnectFail.Add(1)
+			return nil, &dialError{err: err}
+		}
+		return tlsConn, nil
+	}
+	return tc, nil
 }
 
 // trackedConn decrements the active-connection gauge once, when closed.

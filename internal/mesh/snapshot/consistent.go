@@ -33,6 +33,10 @@ func (s *Snapshot) Consistent() error {
 				c.add("cluster %q: endpoint %q is not host:port", cl.Name, e.Address)
 			}
 		}
+		if t := cl.TLS; t != nil && t.Unavailable == "" {
+			c.tlsFiles("cluster "+cl.Name, t.CertificateChain, t.PrivateKey, false)
+			c.trust("cluster "+cl.Name, &t.Validation)
+		}
 	}
 	listeners := map[string]bool{}
 	for i := range s.Listeners {
@@ -59,6 +63,17 @@ func (c *checker) listener(l *Listener, clusters map[string]bool) {
 	if l.Kind == Ingress && l.LocalCluster == "" {
 		c.add("listener %q: an ingress listener needs a local cluster", l.Name)
 	}
+	if t := l.TLS; t != nil {
+		if t.Mode != TLSStrict && t.Mode != TLSPermissive {
+			c.add("listener %q: TLS mode %q is not %s or %s", l.Name, t.Mode, TLSStrict, TLSPermissive)
+		}
+		if t.Unavailable == "" {
+			c.tlsFiles("listener "+l.Name, t.CertificateChain, t.PrivateKey, true)
+			if t.Validation != nil {
+				c.trust("listener "+l.Name, t.Validation)
+			}
+		}
+	}
 	hosts := map[string]bool{}
 	domains := map[string]string{}
 	for _, vh := range l.VirtualHosts {
@@ -83,6 +98,20 @@ func (c *checker) listener(l *Listener, clusters map[string]bool) {
 			routes[r.Name] = true
 			c.route(routeAt{hostAt{l.Name, vh.Name}, r.Name}, r, clusters, hosts)
 		}
+	}
+}
+
+// tlsFiles checks that a certificate and its key come together (and are there when
+// required).
+func (c *checker) tlsFiles(at, chain, key string, required bool) {
+	if (chain == "") != (key == "") || (required && chain == "") {
+		c.add("%s: TLS needs both a certificate chain and a private key", at)
+	}
+}
+
+func (c *checker) trust(at string, v *TLSValidation) {
+	if v.TrustChain == "" {
+		c.add("%s: TLS validation names no trusted chain", at)
 	}
 }
 

@@ -18,8 +18,11 @@ func TestEncodingIsTheJSONWithoutTheVersion(t *testing.T) {
 				Retry:   &RetryPolicy{MaxRetries: 2, PerTryTimeout: time.Second}}},
 		}}}},
 		Clusters: []Cluster{{Name: "shop/api-primary", Protocol: "http", Port: 8080,
-			Endpoints: []Endpoint{{Address: "10.0.0.1:8080", Ready: true, Labels: map[string]string{"app": "api"}}}}},
+			Endpoints: []Endpoint{{Address: "10.0.0.1:8080", Ready: true, Labels: map[string]string{"app": "api"}}},
+			TLS:       &ClientTLS{Validation: TLSValidation{TrustChain: "/ca.pem", SubjectAlternativeNames: []string{"api.shop"}}, SNI: "api.shop"}}},
 	}
+	full.Listeners = append(full.Listeners, Listener{Name: "ingress-8080", Kind: Ingress, Protocol: "http", Port: 8080,
+		LocalCluster: "local:shop/web", TLS: &ListenerTLS{Mode: TLSStrict, CertificateChain: "/web.pem", PrivateKey: "/web-key.pem"}})
 	for name, s := range map[string]*Snapshot{"empty": {}, "version only": {Version: 7}, "full": full} {
 		t.Run(name, func(t *testing.T) {
 			enc, err := Encode(s)
@@ -52,5 +55,11 @@ func TestEncodingIsTheJSONWithoutTheVersion(t *testing.T) {
 	b, _ := Encode(&other)
 	if bytes.Equal(a, b) {
 		t.Error("snapshots of different content encode alike")
+	}
+	plain := *full
+	plain.Clusters = []Cluster{full.Clusters[0]}
+	plain.Clusters[0].TLS = nil
+	if c, _ := Encode(&plain); bytes.Equal(a, c) {
+		t.Error("a cluster's TLS does not show in the encoding")
 	}
 }

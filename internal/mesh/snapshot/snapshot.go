@@ -68,6 +68,8 @@ type Listener struct {
 	// ALLOW_ALL: a request for a host no virtual host serves goes to that host itself
 	// instead of being refused.
 	AllowAll bool `json:"allowAll,omitempty"`
+	// TLS, when set, is the TLS the listener terminates (tls.go).
+	TLS *ListenerTLS `json:"tls,omitempty"`
 }
 
 // VirtualHost is one virtual service as reached by Host header.
@@ -242,6 +244,9 @@ type Cluster struct {
 	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
 	HealthCheck      *HealthCheck      `json:"healthCheck,omitempty"`
 	Timeout          *Timeouts         `json:"timeout,omitempty"`
+	// TLS, when set, is the TLS this proxy speaks to the cluster's endpoints: the
+	// calling node's client policy for the backend that reaches the cluster.
+	TLS *ClientTLS `json:"tls,omitempty"`
 }
 
 // LocalClusterPrefix starts the name of a virtual node's local cluster: the endpoints its
