@@ -14,6 +14,7 @@ import (
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/bench/internal/dist"
+	"github.com/canarymesh/canarymesh/bench/internal/seed"
 	"github.com/canarymesh/canarymesh/internal/canary"
 	"github.com/canarymesh/canarymesh/internal/hooks"
 	"github.com/canarymesh/canarymesh/internal/store"
@@ -67,7 +68,7 @@ func run(ctx context.Context, c config) (*result, error) {
 	for i := range c.canaries {
 		objs = append(objs, target(i, "3.1.0"), canaryFor(i, c.interval, hook.URL+"/"))
 	}
-	if err := createAll(ctx, st, objs); err != nil {
+	if err := seed.CreateAll(ctx, st, objs); err != nil {
 		return nil, fmt.Errorf("creating the canaries: %w", err)
 	}
 	say("%d Workloads and Canaries stored; starting the controller", c.canaries)

@@ -59,34 +59,6 @@ func canaryFor(i int, interval time.Duration, hook string) *v1alpha1.Canary {
 	}}
 }
 
-// createAll stores objects a hundred to a transaction, defaulted as the API would.
-func createAll(ctx context.Context, st store.Store, objs []v1alpha1.Object) error {
-	for len(objs) > 0 {
-		batch := objs[:min(100, len(objs))]
-		objs = objs[len(batch):]
-		err := st.Txn(ctx, func(tx store.Tx) error {
-			for _, o := range batch {
-				k, err := v1alpha1.KindOf(o)
-				if err != nil {
-					return err
-				}
-				o.GetObjectKind().SetGroupVersionKind(k.GroupVersionKind())
-				if d, ok := o.(v1alpha1.Defaulter); ok {
-					d.Default()
-				}
-				if _, err := tx.Create(o); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // supervise stands in for the process supervisor: whenever a Workload's status does not
 // describe its spec, it writes the status of every instance running and ready, as
 // the supervisor would once the processes answer their probes.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/canarymesh/canarymesh/bench/internal/seed"
 	"github.com/canarymesh/canarymesh/internal/controlplane"
 	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
 	"github.com/canarymesh/canarymesh/internal/mesh"
@@ -29,7 +30,7 @@ func BenchmarkSync(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			if err := createAll(ctx, st, world(20, 10, nodes)); err != nil {
+			if err := seed.CreateAll(ctx, st, world(20, 10, nodes)); err != nil {
 				b.Fatal(err)
 			}
 			log := slog.New(slog.DiscardHandler)

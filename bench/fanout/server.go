@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/canarymesh/canarymesh/bench/internal/seed"
 	"github.com/canarymesh/canarymesh/internal/controlplane"
 	"github.com/canarymesh/canarymesh/internal/controlplane/stream"
 	"github.com/canarymesh/canarymesh/internal/mesh"
@@ -45,7 +46,7 @@ func startControlPlane(ctx context.Context, dir string, c config, nodes int) (*c
 	if err != nil {
 		return nil, err
 	}
-	if err := createAll(ctx, st, world(c.services, c.backends, nodes)); err != nil {
+	if err := seed.CreateAll(ctx, st, world(c.services, c.backends, nodes)); err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("storing the mesh: %w", err)
 	}

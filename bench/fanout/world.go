@@ -92,34 +92,6 @@ func weights(svc string, canary int64) []v1alpha1.WeightedTarget {
 	}
 }
 
-// createAll stores objects a hundred to a transaction, defaulted as the API would.
-func createAll(ctx context.Context, st store.Store, objs []v1alpha1.Object) error {
-	for len(objs) > 0 {
-		batch := objs[:min(100, len(objs))]
-		objs = objs[len(batch):]
-		err := st.Txn(ctx, func(tx store.Tx) error {
-			for _, o := range batch {
-				k, err := v1alpha1.KindOf(o)
-				if err != nil {
-					return err
-				}
-				o.GetObjectKind().SetGroupVersionKind(k.GroupVersionKind())
-				if d, ok := o.(v1alpha1.Defaulter); ok {
-					d.Default()
-				}
-				if _, err := tx.Create(o); err != nil {
-					return fmt.Errorf("%s/%s: %w", k.Kind, o.GetName(), err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // setWeight is the change a canary controller's step makes (canary.MeshRouter): read
 // the router, set the canary's weight, write it back. writing is called right before
 // the write. It returns the store's resourceVersion of the write.
