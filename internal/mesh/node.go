@@ -79,6 +79,9 @@ func nodeListenerTLS(c *compiler, vn *v1alpha1.VirtualNode, i int) *snapshot.Lis
 	if t == nil {
 		return nil
 	}
+	if t.Mode == v1alpha1.ListenerTLSModeStrict || t.Mode == v1alpha1.ListenerTLSModePermissive {
+		c.supervisedListenerTLS(vn, i)
+	}
 	return c.listenerTLS(objectID("VirtualNode", vn.Namespace, vn.Name), fmt.Sprintf("spec.listeners[%d].tls", i),
 		t.Mode, &t.Certificate, nodeListenerValidation(t.Validation))
 }

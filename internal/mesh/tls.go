@@ -140,7 +140,7 @@ func (c *compiler) applyClientTLS(id string, policies map[string]clientPolicy, d
 		}
 		for _, name := range routeClusters(vh) {
 			cl, have := c.clusters[name]
-			if !have || !policyCoversPort(p.tls, cl.Port) {
+			if !have || !policyCoversPort(p.tls, cl.Port) || c.supervised(name) {
 				continue
 			}
 			if first, done := from[name]; done {
@@ -254,4 +254,32 @@ func TLSProblems(o v1alpha1.Object) []Problem {
 		}
 	}
 	return sortProblems(c.problems)
+}
+
+// supervised reports whether the node behind cluster is run by the standalone
+// supervisor (its podSelector matches Workloads). Its endpoints are then the workload
+// instances themselves, plain processes on this host's loopback rather than proxies that
+// terminate TLS, so a client policy is not applied to them: that hop never leaves the
+// machine, and TLS towards a plaintext program would only fail. (The node's listener TLS
+// is likewise not in that path: see supervisedListenerTLS.)
+func (c *compiler) supervised(cluster string) bool {
+	vn := c.ix.nodes[cluster]
+	if vn == nil {
+		return false
+	}
+	_, matched := c.workloadEndpoints(vn, objectID("VirtualNode", vn.Namespace, vn.Name))
+	return matched
+}
+
+// supervisedListenerTLS reports, once, that the TLS of a supervised node's listener is
+// not between its callers and its instances.
+func (c *compiler) supervisedListenerTLS(vn *v1alpha1.VirtualNode, i int) {
+	if c.opts.Sidecar {
+		return
+	}
+	if _, matched := c.workloadEndpoints(vn, objectID("VirtualNode", vn.Namespace, vn.Name)); !matched {
+		return
+	}
+	c.once(objectID("VirtualNode", vn.Namespace, vn.Name), fmt.Sprintf("spec.listeners[%d].tls", i),
+		"not applied between callers and the node's workload instances: in this single-machine topology they are reached directly on loopback (mesh TLS applies between sidecar proxies: canarymesh proxy, Kubernetes)")
 }

@@ -203,3 +203,37 @@ func TestSnapshotTLSConsistent(t *testing.T) {
 		}
 	}
 }
+
+// A node run by the standalone supervisor is reached at its workload instances, plain
+// programs on loopback: a caller's client policy does not wrap that hop in TLS, and the
+// node's own listener TLS is reported as not in the path, in the embedded topology only.
+func TestTLSOfSupervisedNodes(t *testing.T) {
+	in := shop()
+	in.VirtualNodes[0].Spec.PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web-v1"}}
+	in.VirtualNodes[0].Spec.Listeners[0].TLS = &v1alpha1.ListenerTLS{Mode: v1alpha1.ListenerTLSModeStrict,
+		Certificate: v1alpha1.ListenerTLSCertificate{File: fileCert("/web.pem", "/web-key.pem")}}
+	in.Workloads = append(in.Workloads, newWorkload("shop", "web-v1", map[string]string{"app": "web-v1"},
+		v1alpha1.WorkloadInstance{Port: 41001, Ready: true}))
+	in.VirtualNodes[2] = newNode("shop", "client", withBackends("web"),
+		withDefaultTLS(&v1alpha1.ClientPolicyTLS{Validation: fileTrust("/ca.pem", "web.shop")}))
+
+	s, _ := compile(t, in, "VirtualNode/shop/client", nil)
+	if cl := cluster(s, "shop/web-v1"); cl == nil || cl.TLS != nil {
+		t.Errorf("supervised web-v1 from the client: %s, want no TLS towards its instances", dump(cl))
+	}
+	if cl := cluster(s, "shop/web-v2"); cl == nil || cl.TLS == nil {
+		t.Errorf("web-v2, not supervised: %s, want the client policy's TLS", dump(cl))
+	}
+
+	_, ps := compile(t, in, "VirtualNode/shop/web-v1", nil)
+	if !hasProblem(ps, "VirtualNode/shop/web-v1", false, "spec.listeners[0].tls", "reached directly on loopback") {
+		t.Errorf("the bypassed listener TLS is not reported: %v", ps)
+	}
+	_, ps, err := Compile(in, "VirtualNode/shop/web-v1", nil, Options{Sidecar: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasProblem(ps, "VirtualNode/shop/web-v1", false, "reached directly on loopback") {
+		t.Errorf("reported beside a sidecar, where the listener is in the path: %v", ps)
+	}
+}
