@@ -125,7 +125,8 @@ func TestProviderBasicAuthAndBearer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := promtest.Start(t, promtest.Options{WebConfig: "basic_auth_users:\n  canary: " + string(hash) + "\n"})
+	srv := promtest.Start(t, promtest.Options{WebConfig: "basic_auth_users:\n  canary: " + string(hash) + "\n",
+		ReadyUser: "canary", ReadyPassword: "s3cret"})
 	ctx := context.Background()
 
 	anon, _ := prom.New(prom.Options{Address: srv.URL})

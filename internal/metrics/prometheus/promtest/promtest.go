@@ -50,6 +50,10 @@ type Options struct {
 	Dir string
 	// WebConfig, when set, is the content of --web.config.file (TLS, basic auth).
 	WebConfig string
+	// ReadyUser and ReadyPassword are the basic-auth credentials of WebConfig that the
+	// readiness probe uses: behind basic auth /-/ready answers 401 before Prometheus is
+	// ready too. Without them a 401 is taken for ready.
+	ReadyUser, ReadyPassword string
 	// Addr is the listen address (default: a free loopback port), for a test that must
 	// tell others where Prometheus will be before it starts.
 	Addr string
@@ -150,7 +154,7 @@ func Start(t testing.TB, o Options) *Server {
 			t.Fatalf("prometheus exited before it was ready:\n%s", out.String())
 		default:
 		}
-		if ready(s.URL + "/-/ready") {
+		if ready(s.URL+"/-/ready", o.ReadyUser, o.ReadyPassword) {
 			return s
 		}
 		if time.Now().After(deadline) {
@@ -160,14 +164,23 @@ func Start(t testing.TB, o Options) *Server {
 	}
 }
 
-func ready(url string) bool {
-	resp, err := http.Get(url)
+func ready(url, user, password string) bool {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
-	// 401 means ready behind basic auth.
-	return resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
+	if user == "" && resp.StatusCode == http.StatusUnauthorized {
+		return true // behind basic auth without the credentials: the best this can tell
+	}
+	return resp.StatusCode == http.StatusOK
 }
 
 // Reload asks the server to read its configuration again.
