@@ -17,23 +17,26 @@ import (
 
 	"github.com/canarymesh/canarymesh/api/v1alpha1"
 	"github.com/canarymesh/canarymesh/api/v1alpha1/manifest"
+	"github.com/canarymesh/canarymesh/internal/kube/controller"
 )
 
 // WebhookPath is where the validator serves AdmissionReviews.
 const WebhookPath = "/validate-canarymesh"
 
-// CompatResources are the App Mesh and Flagger resources validated besides canarymesh.dev's,
-// by group and version: the kinds `--serve-compat-apis` mirrors.
-var CompatResources = []schema.GroupVersionResource{
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "meshes"},
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "virtualnodes"},
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "virtualservices"},
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "virtualrouters"},
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "virtualgateways"},
-	{Group: "appmesh.k8s.aws", Version: "v1beta2", Resource: "gatewayroutes"},
-	{Group: "flagger.app", Version: "v1beta1", Resource: "canaries"},
-	{Group: "flagger.app", Version: "v1beta1", Resource: "metrictemplates"},
-	{Group: "flagger.app", Version: "v1beta1", Resource: "alertproviders"},
+// CompatResources are the App Mesh and Flagger resources validated: those of the kinds
+// --serve-compat-apis mirrors (controller.CompatKinds), named by their plurals.
+var CompatResources = compatResources()
+
+func compatResources() []schema.GroupVersionResource {
+	out := make([]schema.GroupVersionResource, 0, len(controller.CompatKinds))
+	for _, gvk := range controller.CompatKinds {
+		k, err := v1alpha1.LookupKind(gvk.Kind)
+		if err != nil {
+			panic("compat kind " + gvk.Kind + " is not a Canarymesh kind: " + err.Error())
+		}
+		out = append(out, gvk.GroupVersion().WithResource(k.Plural))
+	}
+	return out
 }
 
 // Handler is the validating admission webhook for CREATE and UPDATE of canarymesh.dev
